@@ -1,0 +1,7 @@
+// Package caddymodule blank-imports every crgate Caddy module so that a
+// binary gets all of them with one import.
+package caddymodule
+
+import (
+	_ "github.com/crgate/crgate/caddymodule/nodeauth"
+)

@@ -1,0 +1,22 @@
+package nodeauth
+
+import "github.com/crgate/crgate/internal/gate"
+
+// Refusal reasons: a closed set, used as metric labels and audit reasons.
+const (
+	reasonNoCertificate     = "no_client_certificate"
+	reasonUnverifiedChain   = "unverified_chain"
+	reasonUnregistered      = "unregistered_certificate"
+	reasonDisabled          = "node_disabled"
+	reasonExpired           = "certificate_expired"
+	reasonNotYetValid       = "certificate_not_yet_valid"
+	reasonRevoked           = "certificate_revoked"
+	reasonRevocationUnknown = "revocation_unverifiable"
+)
+
+// module is the name refusals carry.
+const module = "node_auth"
+
+func refuse(reason, detail string) *gate.Refusal {
+	return &gate.Refusal{Module: module, Reason: reason, Detail: detail}
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Starts the registry simulator and crgate with ./Caddyfile in the
+# foreground; Ctrl-C stops both.
+set -euo pipefail
+crgate=${CRGATE_BIN:-bin/crgate}
+sim=${REGISTRY_SIM_BIN:-bin/registry-sim}
+certs=${CRGATE_CERTS:-certs-dev}
+port=${CRGATE_REGISTRY_PORT:-9443}
+
+"$sim" --listen 127.0.0.1:3000 --control 127.0.0.1:3099 &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null || true' EXIT INT TERM
+
+cat <<MSG
+
+crgate is starting on https://localhost:$port (registry simulator on 127.0.0.1:3000).
+Try, from another terminal in this directory:
+
+  # a registered node: 200 and a FHIR searchset Bundle
+  curl --cacert $certs/ca.crt --cert $certs/clients/dhis2.crt --key $certs/clients/dhis2.key 'https://localhost:$port/fhir/Patient?_count=2'
+
+  # no client certificate: the TLS handshake is refused
+  curl --cacert $certs/ca.crt 'https://localhost:$port/fhir/Patient'
+
+  # a certificate from the right CA, but not registered: refused
+  curl --cacert $certs/ca.crt --cert $certs/clients/stranger.crt --key $certs/clients/stranger.key 'https://localhost:$port/fhir/Patient'
+
+What reached the registry: curl http://127.0.0.1:3099/records
+Metrics: curl http://127.0.0.1:2019/metrics | grep crgate_
+
+MSG
+"$crgate" run --config Caddyfile --adapter caddyfile
