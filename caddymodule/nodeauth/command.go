@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crgate/crgate/internal/certfp"
+	"github.com/crgate/crgate/internal/cli"
 )
 
 func init() {
@@ -30,7 +31,7 @@ atomically (a running gateway reloads it within its reload_interval), and
 keeps fields crgate does not know.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(clientsAddCmd(), clientsStatusCmd("disable", statusDisabled), clientsStatusCmd("enable", statusActive),
+			cli.Group(cmd, clientsAddCmd(), clientsStatusCmd("disable", statusDisabled), clientsStatusCmd("enable", statusActive),
 				clientsCertCmd("add-cert"), clientsCertCmd("remove-cert"), clientsListCmd())
 		},
 	})

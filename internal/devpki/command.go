@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/crgate/crgate/internal/cli"
 )
 
 // This file is the command-line glue: flags in, library call, output out.
@@ -39,16 +41,7 @@ Private keys are written 0600, certificates and the CRL 0644.
 // addSubcommands turns the registered `pki` command into the parent of
 // init, issue and revoke.
 func addSubcommands(cmd *cobra.Command) {
-	// Without a RunE, cobra prints help and exits 0 for any argument, so
-	// a typo like "pki isue" would look like success to a script.
-	cmd.Args = cobra.ArbitraryArgs
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return cmd.Help()
-		}
-		return fmt.Errorf("unknown subcommand %q for %q (want init, issue or revoke)", args[0], cmd.CommandPath())
-	}
-	cmd.AddCommand(initCommand(), issueCommand(), revokeCommand())
+	cli.Group(cmd, initCommand(), issueCommand(), revokeCommand())
 }
 
 func initCommand() *cobra.Command {
