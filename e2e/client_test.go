@@ -36,6 +36,13 @@ func http2(_ *tls.Config, tr *http.Transport) {
 	tr.Protocols.SetHTTP2(true)
 }
 
+// bothProtocols runs f as a subtest over HTTP/1.1 and over HTTP/2, whose
+// headers travel differently (text lines vs HPACK, lower-cased).
+func bothProtocols(t *testing.T, f func(t *testing.T, proto clientOption)) {
+	t.Run("http1", func(t *testing.T) { f(t, http1) })
+	t.Run("http2", func(t *testing.T) { f(t, http2) })
+}
+
 // client is an HTTP client that presents cert and dials the gateway
 // whatever the URL's host.
 func (g *gateway) client(t testing.TB, cert string, opts ...clientOption) *http.Client {

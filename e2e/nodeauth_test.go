@@ -15,36 +15,31 @@ import (
 func TestRegisteredNodeReachesRegistryWithGatewayIdentity(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, gatewayOptions{})
-	for _, proto := range []struct {
-		name string
-		opt  clientOption
-	}{{"http1", http1}, {"http2", http2}} {
-		t.Run(proto.name, func(t *testing.T) {
-			before := len(g.sim.records(t))
-			status, body, err := get(g.client(t, "alpha", proto.opt), g.url("/fhir/Patient?_count=2"), nil)
-			if err != nil || status != http.StatusOK {
-				t.Fatalf("registered node: status %d, err %v, body %.200s", status, err, body)
+	bothProtocols(t, func(t *testing.T, proto clientOption) {
+		before := len(g.sim.records(t))
+		status, body, err := get(g.client(t, "alpha", proto), g.url("/fhir/Patient?_count=2"), nil)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("registered node: status %d, err %v, body %.200s", status, err, body)
+		}
+		if !strings.Contains(body, `"resourceType":"Bundle"`) && !strings.Contains(body, `"resourceType": "Bundle"`) {
+			t.Fatalf("not a FHIR Bundle: %.200s", body)
+		}
+		recs := g.sim.records(t)
+		if len(recs) != before+1 {
+			t.Fatalf("simulator saw %d requests, want 1", len(recs)-before)
+		}
+		h := http.Header(recs[len(recs)-1].Headers)
+		for name, want := range map[string]string{
+			"X-Openhim-Clientid":        "alpha",
+			"X-Crgate-Node-Id":          "alpha",
+			"X-Crgate-Node-Name":        "Node alpha",
+			"X-Crgate-Node-Fingerprint": fixtures.fp["alpha"],
+		} {
+			if got := h.Values(name); len(got) != 1 || got[0] != want {
+				t.Errorf("upstream %s = %q, want [%q]", name, got, want)
 			}
-			if !strings.Contains(body, `"resourceType":"Bundle"`) && !strings.Contains(body, `"resourceType": "Bundle"`) {
-				t.Fatalf("not a FHIR Bundle: %.200s", body)
-			}
-			recs := g.sim.records(t)
-			if len(recs) != before+1 {
-				t.Fatalf("simulator saw %d requests, want 1", len(recs)-before)
-			}
-			h := http.Header(recs[len(recs)-1].Headers)
-			for name, want := range map[string]string{
-				"X-Openhim-Clientid":        "alpha",
-				"X-Crgate-Node-Id":          "alpha",
-				"X-Crgate-Node-Name":        "Node alpha",
-				"X-Crgate-Node-Fingerprint": fixtures.fp["alpha"],
-			} {
-				if got := h.Values(name); len(got) != 1 || got[0] != want {
-					t.Errorf("upstream %s = %q, want [%q]", name, got, want)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestRefusedCertificatesNeverReachRegistry tries every kind of
@@ -112,36 +107,31 @@ func TestSpoofedIdentityHeadersNeverReachRegistry(t *testing.T) {
 		"X-Crgate-Node-Fingerprint":        "00",
 		"X-Forwarded-Tls-Client-Cert-Info": "CN=admin",
 	}
-	for _, proto := range []struct {
-		name string
-		opt  clientOption
-	}{{"http1", http1}, {"http2", http2}} {
-		t.Run(proto.name, func(t *testing.T) {
-			before := len(g.sim.records(t))
-			h := http.Header{}
-			for k, v := range spoof {
-				h[k] = []string{v} // as written: no canonicalisation
-			}
-			status, _, err := get(g.client(t, "alpha", proto.opt), g.url("/fhir/Patient/p-0001"), h)
-			if err != nil || status >= 500 {
-				t.Fatalf("status %d, err %v", status, err)
-			}
-			recs := g.sim.records(t)[before:]
-			if len(recs) != 1 {
-				t.Fatalf("simulator saw %d requests, want 1", len(recs))
-			}
-			for name, values := range recs[0].Headers {
-				for _, v := range values {
-					if v == "admin" || strings.Contains(v, "CN=admin") || v == "SUCCESS" || v == "00" {
-						t.Errorf("spoofed header reached the registry: %s: %s", name, v)
-					}
+	bothProtocols(t, func(t *testing.T, proto clientOption) {
+		before := len(g.sim.records(t))
+		h := http.Header{}
+		for k, v := range spoof {
+			h[k] = []string{v} // as written: no canonicalisation
+		}
+		status, _, err := get(g.client(t, "alpha", proto), g.url("/fhir/Patient/p-0001"), h)
+		if err != nil || status >= 500 {
+			t.Fatalf("status %d, err %v", status, err)
+		}
+		recs := g.sim.records(t)[before:]
+		if len(recs) != 1 {
+			t.Fatalf("simulator saw %d requests, want 1", len(recs))
+		}
+		for name, values := range recs[0].Headers {
+			for _, v := range values {
+				if v == "admin" || strings.Contains(v, "CN=admin") || v == "SUCCESS" || v == "00" {
+					t.Errorf("spoofed header reached the registry: %s: %s", name, v)
 				}
 			}
-			if got := http.Header(recs[0].Headers).Values("X-Openhim-Clientid"); len(got) != 1 || got[0] != "alpha" {
-				t.Errorf("x-openhim-clientid = %q, want [alpha]", got)
-			}
-		})
-	}
+		}
+		if got := http.Header(recs[0].Headers).Values("X-Openhim-Clientid"); len(got) != 1 || got[0] != "alpha" {
+			t.Errorf("x-openhim-clientid = %q, want [alpha]", got)
+		}
+	})
 }
 
 // TestDisablingANodeTakesEffectOnItsNextRequest disables a node through
