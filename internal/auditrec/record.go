@@ -24,6 +24,15 @@ const (
 	// starting and stopping (DICOM 110100 Application Activity).
 	KindApplicationStart
 	KindApplicationStop
+	// KindUserLogin and KindUserLogout are a person's login (success or
+	// failure) and logout or session end at the admin door (DICOM 110114
+	// User Authentication, 110122 Login / 110123 Logout).
+	KindUserLogin
+	KindUserLogout
+	// KindUserAccountChange is a change to a person's account: creation,
+	// disable/enable, password change or reset, TOTP reset, lockout (a
+	// security alert, DICOM 110113, with the change in Action).
+	KindUserAccountChange
 )
 
 // Outcome overrides for records whose completion is unknown.
@@ -53,6 +62,16 @@ type Record struct {
 	NodeName        string
 	NodeFingerprint string // certfp form
 	CertSubject     string // presented certificate's subject, handshakes only
+
+	// The person, for the admin door's records (KindUser*): UserID is the
+	// account's email, UserRole "admin" or "user". Action names an account
+	// change, e.g. "created", "disabled", "password_changed", "locked".
+	// Actor is who made an account change, when not the person.
+	UserID   string
+	UserName string
+	UserRole string
+	Action   string
+	Actor    string
 
 	// ClientIP is the client's address as Caddy determines it (client_ip,
 	// which honours trusted_proxies); ClientPort its port, when known.
