@@ -3,5 +3,6 @@
 package caddymodule
 
 import (
+	_ "github.com/crgate/crgate/caddymodule/adminauth"
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
 )
