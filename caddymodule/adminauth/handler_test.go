@@ -357,9 +357,18 @@ func TestHandlerCSRF(t *testing.T) {
 	}{
 		{"fail/no-token", func(r *http.Request, v url.Values) {}, http.StatusForbidden},
 		{"fail/token-of-other-form", func(r *http.Request, v url.Values) { v.Set("csrf", d.h.csrfMAC("x", "login")) }, http.StatusForbidden},
-		{"fail/cross-site-fetch", func(r *http.Request, v url.Values) { v.Set("csrf", token); r.Header.Set("Sec-Fetch-Site", "cross-site") }, http.StatusForbidden},
-		{"fail/foreign-origin", func(r *http.Request, v url.Values) { v.Set("csrf", token); r.Header.Set("Origin", "https://evil.example") }, http.StatusForbidden},
-		{"ok/token", func(r *http.Request, v url.Values) { v.Set("csrf", token); r.Header.Set("Sec-Fetch-Site", "same-origin") }, http.StatusUnauthorized},
+		{"fail/cross-site-fetch", func(r *http.Request, v url.Values) {
+			v.Set("csrf", token)
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+		}, http.StatusForbidden},
+		{"fail/foreign-origin", func(r *http.Request, v url.Values) {
+			v.Set("csrf", token)
+			r.Header.Set("Origin", "https://evil.example")
+		}, http.StatusForbidden},
+		{"ok/token", func(r *http.Request, v url.Values) {
+			v.Set("csrf", token)
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+		}, http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := url.Values{}

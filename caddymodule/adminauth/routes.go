@@ -126,6 +126,10 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("login: %w", err))
 	}
+	if res.EnrolToken != "" {
+		http.Redirect(w, r, EnrolPath(res.EnrolToken), http.StatusSeeOther)
+		return nil
+	}
 	// The login is recorded before the browser gets the session: if the
 	// audit pipeline refuses the record, the session is ended unused.
 	if rerr := h.recordLogin(r, k, res.Account.Name, ""); rerr != nil {

@@ -79,22 +79,24 @@ func (e *LoginFailure) Error() string { return "login failed: " + e.Reason }
 
 // Login failure reasons (stable labels).
 const (
-	ReasonThrottled    = "address_throttled"
-	ReasonUnknown      = "unknown_account"
-	ReasonLocked       = "account_locked"
-	ReasonDisabled     = "account_disabled"
-	ReasonNotEnrolled  = "not_enrolled"
-	ReasonBadPassword  = "wrong_password"
-	ReasonBadCode      = "wrong_code"
-	ReasonReusedCode   = "reused_code"
-	ReasonNowLocked    = "locked_now"
-	ReasonStoreFailure = "store_error"
+	ReasonThrottled   = "address_throttled"
+	ReasonUnknown     = "unknown_account"
+	ReasonLocked      = "account_locked"
+	ReasonDisabled    = "account_disabled"
+	ReasonBadPassword = "wrong_password"
+	ReasonBadCode     = "wrong_code"
+	ReasonReusedCode  = "reused_code"
+	ReasonNowLocked   = "locked_now"
 )
 
 // LoginResult is a successful login.
 type LoginResult struct {
 	Account   *Account
 	SessionID string // the cookie value; only its hash is stored
+	// EnrolToken is set instead of SessionID when the password was right
+	// but the account has no TOTP secret yet (created with a one-time
+	// password, or after a TOTP reset): the person enrols first.
+	EnrolToken string
 }
 
 // Login checks email+role+password+code from addr and opens a session.
@@ -109,7 +111,7 @@ func (s *Service) Login(ctx context.Context, k AccountKey, password, code, addr 
 				return nil, fmt.Errorf("counting failure: %w", err)
 			}
 		}
-		if reason == ReasonBadPassword || reason == ReasonBadCode || reason == ReasonReusedCode || reason == ReasonNotEnrolled {
+		if reason == ReasonBadPassword || reason == ReasonBadCode || reason == ReasonReusedCode {
 			locked, err := s.Store.RecordFailure(ctx, k, s.Rules.LockoutFailures, s.Rules.LockoutDuration, now)
 			if err != nil {
 				return nil, fmt.Errorf("counting failure: %w", err)
@@ -142,10 +144,14 @@ func (s *Service) Login(ctx context.Context, k AccountKey, password, code, addr 
 		return fail(ReasonDisabled)
 	case now.Before(a.LockedUntil):
 		return fail(ReasonLocked)
-	case !a.Enrolled():
-		return fail(ReasonNotEnrolled)
 	case !pwOK:
 		return fail(ReasonBadPassword)
+	case a.TOTPSealed == "":
+		tok, err := s.IssueEnrolment(ctx, a.AccountKey, "admin_login")
+		if err != nil {
+			return nil, err
+		}
+		return &LoginResult{Account: a, EnrolToken: tok}, nil
 	}
 	secret, err := s.Secrets.openTOTP(a.AccountKey, a.TOTPSealed)
 	if err != nil {
