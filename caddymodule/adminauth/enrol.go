@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -14,18 +15,20 @@ type enrolPage struct {
 	page
 	Token      string
 	View       *EnrolmentView
-	QR         string // data: URI of a PNG
+	QR         template.URL // data: URI of a PNG (typed so html/template keeps it)
 	SecretText string
 }
 
 // qrDataURI renders text as a QR code PNG in a data: URI, server-side: no
 // script, no external service ever sees the secret.
-func qrDataURI(text string) (string, error) {
+func qrDataURI(text string) (template.URL, error) {
 	png, err := qrcode.Encode(text, qrcode.Medium, 240)
 	if err != nil {
 		return "", fmt.Errorf("rendering QR code: %w", err)
 	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), nil
+	// Our own base64 PNG, so safe as a URL; html/template would otherwise
+	// replace any data: URL with "#ZgotmplZ".
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), nil
 }
 
 // serveEnrol is the one-time enrolment page (the link `crgate users add`

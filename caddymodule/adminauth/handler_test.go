@@ -1,7 +1,10 @@
 package adminauth
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"html"
 	"errors"
 	"io"
 	"net/http"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/skip2/go-qrcode"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/crgate/crgate/internal/auditrec"
@@ -157,7 +161,10 @@ func post(t *testing.T, c *http.Client, formURL, action string, values url.Value
 	return resp, string(body)
 }
 
-var secretRE = regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`)
+var (
+	secretRE = regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`)
+	qrRE     = regexp.MustCompile(`id="qr" alt="[^"]*" src="data:image/png;base64,([^"]+)"`)
+)
 
 // enrolThroughPage completes an enrolment link like a person would and
 // returns the TOTP secret read from the page.
@@ -172,6 +179,21 @@ func (d *door) enrolThroughPage(t *testing.T, c *http.Client, token, password st
 	secret, err := b32.DecodeString(m[1])
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The QR code is a PNG of exactly the otpauth URI of that secret
+	// (the encoder is deterministic, so re-encoding proves the payload).
+	q := qrRE.FindStringSubmatch(page)
+	if q == nil {
+		t.Fatalf("no data: QR image on the enrolment page:\n%s", page)
+	}
+	png, err := base64.StdEncoding.DecodeString(html.UnescapeString(q[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := d.h.svc.OpenEnrolment(context.Background(), token, false)
+	want, _ := qrcode.Encode(totpURI("crgate", v.Account.Email+" ("+string(v.Account.Role)+")", secret), qrcode.Medium, 240)
+	if !bytes.Equal(png, want) {
+		t.Fatal("the QR code does not encode the otpauth URI of the shown key")
 	}
 	resp, body := post(t, c, link, d.srv.URL+Prefix+"enrol", url.Values{"t": {token}, "new": {password}, "confirm": {password}, "code": {TOTPCode(secret, d.clock.t)}})
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "is ready") {
