@@ -12,7 +12,7 @@ SIM     := bin/registry-sim
 # build cache warm for the test build that follows.
 TESTENV := CRGATE_BIN=$(abspath $(BIN)) REGISTRY_SIM_BIN=$(abspath $(SIM))
 
-.PHONY: all build sim certs run test unit e2e vet clean clean-certs
+.PHONY: all build sim certs run test unit e2e vet clean clean-certs test-deps-login
 
 all: build sim
 
@@ -46,3 +46,14 @@ clean:
 
 clean-certs:
 	rm -rf $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.crl $(CERTS)/clients.json $(CERTS)/clients
+
+# Debian packages the admin_login tests need: PostgreSQL (initdb and pg_ctl,
+# which the tests run as the unprivileged postgres user on a loopback port)
+# and Chromium (the browser end-to-end test). With CI=true those tests fail
+# rather than skip when these are missing.
+test-deps-login:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then \
+		echo "postgresql and chromium present"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium; \
+	fi
