@@ -143,7 +143,7 @@ func TestDisablingANodeTakesEffectOnItsNextRequest(t *testing.T) {
 	for _, ver := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
 		cache := tls.NewLRUClientSessionCache(8)
 		conn := g.dialWithCache(t, "bravo", ver, cache)
-		if status, err := roundTrip(conn, "localhost", "/fhir/metadata"); err != nil || !strings.HasPrefix(status, "200") {
+		if status, err := roundTrip(conn, "localhost", "/fhir/Patient?_count=1"); err != nil || !strings.HasPrefix(status, "200") {
 			t.Fatalf("%s: before disabling: %q, %v", tls.VersionName(ver), status, err)
 		}
 		conn.Close()
