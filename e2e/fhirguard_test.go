@@ -222,6 +222,7 @@ var spellings = []spelling{
 	{"double-slash", func(s surface) (string, int) { return "/" + s.path, 400 }},
 	{"dot-segment", func(s surface) (string, int) { return "/." + s.path, 400 }},
 	{"dotdot-segment", func(s surface) (string, int) { return "/fhir/Patient/.." + s.path, 400 }},
+	{"encoded-nul", func(s surface) (string, int) { return "/fhir/%00" + s.path, 400 }},
 	{"double-encoding", func(s surface) (string, int) { return "/fhir/%252e%252e" + s.path, 400 }},
 	{"upper-case", func(s surface) (string, int) {
 		p, q := splitQ(s.path)
@@ -253,6 +254,7 @@ func TestFHIRGuardBlocksEverySurfaceHoweverSpelled(t *testing.T) {
 		header               http.Header
 		body                 string
 		status               int // 0: any 4xx refusal
+		h1only               bool
 	}
 	var jobs []job
 	surfaces := blockedSurfaces()
@@ -276,6 +278,12 @@ func TestFHIRGuardBlocksEverySurfaceHoweverSpelled(t *testing.T) {
 			}
 		}
 	}
+	// A request target only HTTP/1.1 can carry: absolute-form, whose path
+	// would be judged apart from its authority.
+	for _, s := range surfaces {
+		p := fmt.Sprintf("https://localhost:%d%s", g.port, s.path)
+		jobs = append(jobs, job{name: "absolute-form", method: s.method, target: p, status: 400, h1only: true})
+	}
 	h2c := g.client(t, "delta", http2)
 	var mu sync.Mutex
 	var failures []string
@@ -287,6 +295,9 @@ func TestFHIRGuardBlocksEverySurfaceHoweverSpelled(t *testing.T) {
 			defer wg.Done()
 			for j := range work {
 				for _, proto := range []string{"h1", "h2"} {
+					if proto == "h2" && j.h1only {
+						continue
+					}
 					var r guardResp
 					var err error
 					if proto == "h1" {
@@ -319,6 +330,13 @@ func TestFHIRGuardBlocksEverySurfaceHoweverSpelled(t *testing.T) {
 		t.Error(f)
 	}
 	t.Logf("%d requests (%d surfaces, %d spellings, Bundle entries), each over HTTP/1.1 and HTTP/2", len(jobs), len(surfaces), len(spellings))
+
+	// "OPTIONS *" is answered by Go's HTTP server itself (200, no body)
+	// before any handler runs; it must not reach the registry, which the
+	// record check below proves.
+	if r, err := g.rawH1(t, "delta", "OPTIONS", "*", nil, ""); err != nil || r.body != "" {
+		t.Errorf("OPTIONS *: %d %q, %v", r.status, r.body, err)
+	}
 
 	if recs := g.sim.records(t); len(recs) != 0 {
 		for i, r := range recs[:min(len(recs), 10)] {
@@ -387,6 +405,7 @@ func TestFHIRGuardPassesWhatScopesGrant(t *testing.T) {
 		{"patch", "PATCH", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/json-patch+json"}}, `[{"op":"replace","path":"/active","value":true}]`, "/fhir/Patient/p-0001", "alpha"},
 		{"delete", "DELETE", "/fhir/Patient/p-0002", nil, "", "/fhir/Patient/p-0002", "alpha"},
 		{"batch", "POST", "/fhir", fhirJSON, batch, "/fhir", "alpha"},
+		{"revinclude", "GET", "/fhir/Patient?family=Smith&_revinclude=Observation:subject", nil, "", "/fhir/Patient?family=Smith&_revinclude=Observation:subject", "alpha"},
 	}
 	bothProtocols(t, func(t *testing.T, proto clientOption) {
 		delta := g.client(t, "delta", proto)
@@ -422,8 +441,12 @@ func TestFHIRGuardPassesWhatScopesGrant(t *testing.T) {
 					t.Fatal(err)
 				}
 				reason, oerr := outcomeReason(r)
-				if r.status != http.StatusForbidden || oerr != nil || reason != "fhir_guard/scope_missing" {
-					t.Fatalf("status %d, reason %q, %v; want 403 fhir_guard/scope_missing", r.status, reason, oerr)
+				want := "fhir_guard/scope_missing"
+				if tc.name == "revinclude" {
+					want = "fhir_guard/search_reaches_unscoped_type"
+				}
+				if r.status != http.StatusForbidden || oerr != nil || reason != want {
+					t.Fatalf("status %d, reason %q, %v; want 403 %s", r.status, reason, oerr, want)
 				}
 				if recs := g.sim.records(t)[before:]; len(recs) != 0 {
 					t.Fatalf("simulator saw %s %s", recs[0].Method, recs[0].RequestURI)

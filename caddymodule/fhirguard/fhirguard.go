@@ -195,7 +195,13 @@ func (g *Guard) judgeInteraction(r *http.Request, q *judged, ifNoneExist bool) *
 	if q.in.Code == fhirreq.CodeBatchOrTransaction {
 		return nil // judged with its body
 	}
-	return checkScopes(node.Scopes, q.in, ifNoneExist)
+	if ref := checkScopes(node.Scopes, q.in, ifNoneExist); ref != nil {
+		return ref
+	}
+	if isSearch(q.in) {
+		return checkSearchReach(node.Scopes, q.query)
+	}
+	return nil
 }
 
 // judgeBody reads the bodies whose content decides what the request does:
@@ -235,7 +241,11 @@ func (g *Guard) judgeBody(r *http.Request, q *judged) *refusal {
 				return ref
 			}
 		}
-		return checkParams(form.query)
+		if ref := checkParams(form.query); ref != nil {
+			return ref
+		}
+		node, _ := gate.NodeFrom(r)
+		return checkSearchReach(node.Scopes, form.query)
 	}
 	for _, ct := range r.Header.Values("Content-Type") {
 		if mt, _, err := mimeType(ct); err != nil || mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {

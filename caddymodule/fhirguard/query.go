@@ -7,13 +7,19 @@ import (
 	"strings"
 )
 
-var errBadQuery = errors.New("malformed percent-encoding in a parameter name")
+var errBadQuery = errors.New("malformed percent-encoding in a parameter")
 
 // eachQueryKey calls f with every parameter name of rawQuery (or of a
 // form-encoded body), decoded, until f returns false. Names are split on
 // '&' and on ';' too, since some servers still accept ';' as a separator;
 // a name with a malformed escape is an error.
 func eachQueryKey(rawQuery string, f func(key string) bool) error {
+	return eachParam(rawQuery, false, func(k, _ string) bool { return f(k) })
+}
+
+// eachParam is eachQueryKey with the values too (decoded only when
+// values is set).
+func eachParam(rawQuery string, values bool, f func(key, value string) bool) error {
 	for rawQuery != "" {
 		var part string
 		if i := strings.IndexAny(rawQuery, "&;"); i >= 0 {
@@ -21,19 +27,32 @@ func eachQueryKey(rawQuery string, f func(key string) bool) error {
 		} else {
 			part, rawQuery = rawQuery, ""
 		}
-		key, _, _ := strings.Cut(part, "=")
-		if strings.ContainsAny(key, "%+") {
-			dec, err := url.QueryUnescape(key)
-			if err != nil {
-				return errBadQuery
-			}
-			key = dec
+		key, value, _ := strings.Cut(part, "=")
+		key, err := unescapeParam(key)
+		if err != nil {
+			return err
 		}
-		if !f(key) {
+		if values {
+			if value, err = unescapeParam(value); err != nil {
+				return err
+			}
+		}
+		if !f(key, value) {
 			return nil
 		}
 	}
 	return nil
+}
+
+func unescapeParam(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	dec, err := url.QueryUnescape(s)
+	if err != nil {
+		return "", errBadQuery
+	}
+	return dec, nil
 }
 
 // checkParams refuses parameter names that change what the request means

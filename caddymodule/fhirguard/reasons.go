@@ -31,6 +31,7 @@ const (
 	reasonNestedBundle     = "nested_bundle"
 	reasonBadBody          = "unreadable_body"
 	reasonBundleQuery      = "bundle_query"
+	reasonSearchReach      = "search_reaches_unscoped_type"
 	pathReasonPrefix       = "path_"
 	reasonPathNotOrigin    = pathReasonPrefix + string(fhirreq.ReasonNotOriginForm)
 	reasonEntryURLRequired = "bundle_entry_url_missing"
