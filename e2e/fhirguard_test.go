@@ -71,13 +71,24 @@ func (g *gateway) rawH1(t testing.TB, cert, method, target string, header http.H
 	return guardResp{resp.StatusCode, resp.Header.Get("Content-Type"), string(data)}, err
 }
 
-// h2 sends a request over HTTP/2 with the target as written: an opaque
-// URL reaches the wire as the :path pseudo-header unchanged.
+// h2 sends a request that must travel over HTTP/2; see send.
 func (g *gateway) h2(c *http.Client, method, target string, header http.Header, body string) (guardResp, error) {
+	return g.send(c, 2, method, target, header, body)
+}
+
+// h2or1 sends a request with the client's own protocol; see send.
+func (g *gateway) h2or1(c *http.Client, method, target string, header http.Header, body string) (guardResp, error) {
+	return g.send(c, 0, method, target, header, body)
+}
+
+// send sends a request with the target as written: an opaque URL reaches
+// the wire (request line or :path) unchanged. protoMajor, when not 0, is
+// the protocol the answer must come over.
+func (g *gateway) send(c *http.Client, protoMajor int, method, target string, header http.Header, body string) (guardResp, error) {
 	u := &url.URL{Scheme: "https", Host: fmt.Sprintf("localhost:%d", g.port), Opaque: target}
 	if strings.HasPrefix(target, "//") {
 		// An opaque "//…" would be sent as an absolute URL; a path with
-		// its raw form set reaches :path as written.
+		// its raw form set is sent as written.
 		p, q, _ := strings.Cut(target, "?")
 		u.Opaque, u.RawPath, u.RawQuery = "", p, q
 		u.Path, _ = url.PathUnescape(p)
@@ -100,8 +111,8 @@ func (g *gateway) h2(c *http.Client, method, target string, header http.Header, 
 		return guardResp{}, err
 	}
 	defer resp.Body.Close()
-	if resp.ProtoMajor != 2 {
-		return guardResp{}, fmt.Errorf("answered over %s, want HTTP/2", resp.Proto)
+	if protoMajor != 0 && resp.ProtoMajor != protoMajor {
+		return guardResp{}, fmt.Errorf("answered over %s, want HTTP/%d", resp.Proto, protoMajor)
 	}
 	data, err := io.ReadAll(resp.Body)
 	return guardResp{resp.StatusCode, resp.Header.Get("Content-Type"), string(data)}, err
@@ -454,29 +465,6 @@ func TestFHIRGuardPassesWhatScopesGrant(t *testing.T) {
 			})
 		}
 	})
-}
-
-// h2or1 sends a request with the client's own protocol.
-func (g *gateway) h2or1(c *http.Client, method, target string, header http.Header, body string) (guardResp, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, g.url(""), rd)
-	if err != nil {
-		return guardResp{}, err
-	}
-	req.URL.Opaque = target
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return guardResp{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	return guardResp{resp.StatusCode, resp.Header.Get("Content-Type"), string(data)}, err
 }
 
 // TestNodeAuthRefusalIsAnOperationOutcome: node_auth's 403 (a node
