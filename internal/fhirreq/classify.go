@@ -58,7 +58,10 @@ func Base(canonicalPath string, bases []string) (base, rest string, ok bool) {
 // Classify reads a canonical path (from Canonicalize) and its method and
 // raw query as a FHIR RESTful interaction under one of bases. HEAD is read
 // as GET (same answer without the body). Anything else that is not a FHIR
-// R4 interaction comes back with Valid false and Why set.
+// R4 interaction comes back with Valid false and Why set. rawQuery does not
+// change the classification today (conditional forms follow from method and
+// path: PUT/PATCH/DELETE on a type); it is taken so that a rule that needs
+// it does not change every caller.
 func Classify(method, canonicalPath, rawQuery string, bases []string) Interaction {
 	base, rest, ok := Base(canonicalPath, bases)
 	if !ok {
