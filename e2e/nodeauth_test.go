@@ -145,7 +145,7 @@ func TestDisablingANodeTakesEffectOnItsNextRequest(t *testing.T) {
 		cache := tls.NewLRUClientSessionCache(8)
 		caches[ver] = cache
 		conn := g.dialWithCache(t, "bravo", ver, cache)
-		if status, err := roundTrip(conn, "localhost", "/fhir/metadata"); err != nil || !strings.HasPrefix(status, "200") {
+		if status, err := roundTrip(conn, "localhost", "/fhir/Patient?_count=1"); err != nil || !strings.HasPrefix(status, "200") {
 			t.Fatalf("%s: before disabling: %q, %v", tls.VersionName(ver), status, err)
 		}
 		conn.Close()
