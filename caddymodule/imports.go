@@ -4,4 +4,5 @@ package caddymodule
 
 import (
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
+	_ "github.com/crgate/crgate/caddymodule/subnet"
 )
