@@ -172,6 +172,7 @@ type gateway struct {
 	*process
 	port      int
 	adminPort int
+	adminSite int    // the admin site (subnet_guard) port
 	certs     string // this gateway's certificate directory
 	clients   string // its clients file
 	sim       *simulator
@@ -188,7 +189,7 @@ type gatewayOptions struct {
 // test may edit it).
 func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []string, g *gateway) {
 	t.Helper()
-	g = &gateway{port: freePort(t), adminPort: freePort(t), certs: t.TempDir()}
+	g = &gateway{port: freePort(t), adminPort: freePort(t), adminSite: freePort(t), certs: t.TempDir()}
 	for _, name := range []string{"ca.crt", "ca.crl", "server.crt", "server.key"} {
 		data, err := os.ReadFile(filepath.Join(fixtures.dir, name))
 		if err != nil {
@@ -210,6 +211,7 @@ func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []strin
 		"CRGATE_CERTS":           g.certs,
 		"CRGATE_REGISTRY_PORT":   fmt.Sprint(g.port),
 		"CRGATE_ADMIN_PORT":      fmt.Sprint(g.adminPort),
+		"CRGATE_ADMIN_SITE_PORT": fmt.Sprint(g.adminSite),
 		"CRGATE_UPSTREAM":        upstream,
 		"CRGATE_RELOAD_INTERVAL": "100ms",
 	}
