@@ -193,6 +193,12 @@ https://:{$CRGATE_ADMIN_SITE_PORT} {
 https://:{$CRGATE_STRICT_SITE_PORT} {
 	import admin
 }
+# A Unix socket has no client address: the guard must refuse, not guess.
+http://localhost {
+	bind unix/{$CRGATE_ADMIN_SOCKET}
+	subnet_guard 127.0.0.1/32 ::1/128
+	reverse_proxy {$CRGATE_UPSTREAM}
+}
 `
 
 // TestAdminSiteBehindTrustedProxy checks that a forwarded address counts
@@ -206,7 +212,11 @@ func TestAdminSiteBehindTrustedProxy(t *testing.T) {
 	}
 	s := startSim(t)
 	strictPort := freePort(t)
-	env, g := gatewayEnv(t, gatewayOptions{env: map[string]string{"CRGATE_STRICT_SITE_PORT": fmt.Sprint(strictPort)}}, s.addr)
+	socket := filepath.Join(t.TempDir(), "admin.sock")
+	env, g := gatewayEnv(t, gatewayOptions{env: map[string]string{
+		"CRGATE_STRICT_SITE_PORT": fmt.Sprint(strictPort),
+		"CRGATE_ADMIN_SOCKET":     socket,
+	}}, s.addr)
 	g.sim = s
 	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
 	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
@@ -266,8 +276,24 @@ func TestAdminSiteBehindTrustedProxy(t *testing.T) {
 			})
 		})
 	}
+	t.Run("fail/unix-socket-has-no-address", func(t *testing.T) {
+		before := len(s.records(t))
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", socket)
+		}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 15 * time.Second}).Get("http://localhost/crux/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(s.records(t)) != before {
+			t.Fatalf("over the Unix socket: status %d, reached %d; want 403 and nothing upstream", resp.StatusCode, len(s.records(t))-before)
+		}
+	})
 	m := g.metrics(t)
 	for _, want := range []string{
+		`crgate_subnet_guard_refused_total{reason="no_client_address"} 1`,
 		`crgate_subnet_guard_refused_total{reason="ambiguous_forwarded_address"} 4`,
 		`crgate_subnet_guard_refused_total{reason="address_not_allowed"} 20`,
 	} {
