@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 var updateExamples = flag.Bool("update-examples", false, "rewrite examples/*.json from `crgate adapt` of their Caddyfiles (only when every directive is in the binary)")
@@ -378,11 +377,7 @@ func TestProductionCaddyfileRuns(t *testing.T) {
 	if err := os.WriteFile(caddyfile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
-	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		if g.exited() {
-			t.Fatalf("crgate exited: %v\n%s", g.err, g.logs)
-		}
+	g.run(t, env, caddyfile, func() bool {
 		conn, err := tls.Dial("tcp", g.addr(), g.tlsConfig(t, "alpha"))
 		if err != nil {
 			return false

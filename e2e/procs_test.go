@@ -238,11 +238,7 @@ func startGateway(t testing.TB, opts gatewayOptions) *gateway {
 	s := startSim(t)
 	env, g := gatewayEnv(t, opts, s.addr)
 	g.sim = s
-	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfileArg(opts), "--adapter", "caddyfile")
-	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		if g.exited() {
-			t.Fatalf("crgate exited: %v\n%s", g.err, g.logs)
-		}
+	g.run(t, env, caddyfileArg(opts), func() bool {
 		conn, err := tls.Dial("tcp", g.addr(), g.tlsConfig(t, "alpha"))
 		if err != nil {
 			return false
@@ -251,6 +247,18 @@ func startGateway(t testing.TB, opts gatewayOptions) *gateway {
 		return true
 	})
 	return g
+}
+
+// run starts crgate with caddyfile and env and waits until ready holds.
+func (g *gateway) run(t testing.TB, env []string, caddyfile string, ready func() bool) {
+	t.Helper()
+	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
+	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
+		if g.exited() {
+			t.Fatalf("crgate exited: %v\n%s", g.err, g.logs)
+		}
+		return ready()
+	})
 }
 
 // runGatewayToExit starts crgate with a config expected to be refused

@@ -218,11 +218,7 @@ func TestAdminSiteBehindTrustedProxy(t *testing.T) {
 		"CRGATE_ADMIN_SOCKET":     socket,
 	}}, s.addr)
 	g.sim = s
-	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
-	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		if g.exited() {
-			t.Fatalf("crgate exited: %v\n%s", g.err, g.logs)
-		}
+	g.run(t, env, caddyfile, func() bool {
 		for _, port := range []int{g.adminSite, strictPort} {
 			conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: fixtures.caPool, ServerName: "localhost"})
 			if err != nil {
