@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 
 	"github.com/crgate/crgate/internal/gate"
 )
@@ -235,6 +236,7 @@ func TestProvisionAndValidate(t *testing.T) {
 
 func BenchmarkServeHTTP(b *testing.B) {
 	g := provisioned(b, privateRanges...)
+	g.logger = zap.NewNop() // the refusal's Debug line is not what is measured
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	w := httptest.NewRecorder()
 	for _, bc := range []struct{ name, ip string }{
