@@ -4,5 +4,8 @@ package caddymodule
 
 import (
 	_ "github.com/crgate/crgate/caddymodule/adminauth"
+	_ "github.com/crgate/crgate/caddymodule/fhirguard"
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
+	_ "github.com/crgate/crgate/caddymodule/outcome"
+	_ "github.com/crgate/crgate/caddymodule/subnet"
 )
