@@ -483,3 +483,30 @@ func TestSafeNext(t *testing.T) {
 		}
 	}
 }
+
+func TestHandlerReloginEndsOldSession(t *testing.T) {
+	d := newDoor(t, StoreConfig{})
+	tok, _ := d.h.svc.CreateAccount(context.Background(), "ann@example.org", "Ann", RoleUser, "cli:test")
+	c := d.browser(t)
+	secret := d.enrolThroughPage(t, c, tok, testPassword)
+	d.login(t, c, "ann@example.org", "user", testPassword, d.nextCode(secret))
+	u, _ := url.Parse(d.srv.URL)
+	var first *http.Cookie
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			first = ck
+		}
+	}
+	if first == nil {
+		t.Fatal("no session cookie")
+	}
+	d.login(t, c, "ann@example.org", "user", testPassword, d.nextCode(secret))
+	if resp, _ := get(t, c, d.srv.URL+"/crux/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("new session: %d", resp.StatusCode)
+	}
+	old := d.browser(t)
+	old.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: first.Value}})
+	if resp, _ := get(t, old, d.srv.URL+"/crux/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the session before the second login still works: %d", resp.StatusCode)
+	}
+}

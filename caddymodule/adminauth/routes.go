@@ -136,6 +136,12 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		_, _ = h.svc.Logout(r.Context(), res.SessionID)
 		return caddyhttp.Error(http.StatusServiceUnavailable, rerr)
 	}
+	// A session this browser held before ends now: one browser, one login.
+	if old := sessionID(r); old != "" {
+		if _, err := h.svc.Logout(r.Context(), old); err != nil {
+			return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+	}
 	setSessionCookie(w, res.SessionID)
 	target := p.Next
 	if role == RoleAdmin {
