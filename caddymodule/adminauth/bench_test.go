@@ -44,20 +44,10 @@ func BenchmarkLogin(b *testing.B) {
 	s := NewService(st, sec, Rules{})
 	s.Now = c.now
 	k := AccountKey{Email: "ann@example.org", Role: RoleUser}
-	tok, err := s.CreateAccount(ctx, k.Email, "Ann", k.Role, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := s.OpenEnrolment(ctx, tok, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.CompleteEnrolment(ctx, tok, testPassword, testPassword, "", TOTPCode(v.Secret, c.t)); err != nil {
-		b.Fatal(err)
-	}
+	secret := enrolled(b, s, k)
 	for b.Loop() {
 		c.add(totpPeriod * time.Second) // a fresh code each time
-		if _, err := s.Login(ctx, k, testPassword, TOTPCode(v.Secret, c.t), "127.0.0.1"); err != nil {
+		if _, err := s.Login(ctx, k, testPassword, TOTPCode(secret, c.t), "127.0.0.1"); err != nil {
 			b.Fatal(err)
 		}
 	}

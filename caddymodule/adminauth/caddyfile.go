@@ -97,18 +97,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Err("store: want `sqlite <path>`, `postgres env <VAR>` or `postgres file <path>`")
 			}
-		case "pepper_file":
+		case "pepper_file", "pepper_env", "totp_key_file", "totp_key_env":
 			v, err = one()
-			h.Pepper.File = v
-		case "pepper_env":
-			v, err = one()
-			h.Pepper.Env = v
-		case "totp_key_file":
-			v, err = one()
-			h.TOTPKey.File = v
-		case "totp_key_env":
-			v, err = one()
-			h.TOTPKey.Env = v
+			*map[string]*string{"pepper_file": &h.Pepper.File, "pepper_env": &h.Pepper.Env,
+				"totp_key_file": &h.TOTPKey.File, "totp_key_env": &h.TOTPKey.Env}[opt] = v
 		case "idle_timeout", "max_lifetime", "enrolment_ttl", "history_interval":
 			if v, err = one(); err != nil {
 				return err

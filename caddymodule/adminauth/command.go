@@ -120,12 +120,15 @@ func roleOf(cmd *cobra.Command) Role {
 	return RoleUser
 }
 
-func keyArg(cmd *cobra.Command, args []string) (AccountKey, error) {
+// openForAccount opens the store for a command on one account (EMAIL
+// argument, --admin flag).
+func openForAccount(cmd *cobra.Command, args []string, needLinks bool) (*cliEnv, AccountKey, error) {
 	email, err := NormalizeEmail(args[0])
 	if err != nil {
-		return AccountKey{}, err
+		return nil, AccountKey{}, err
 	}
-	return AccountKey{Email: email, Role: roleOf(cmd)}, nil
+	env, err := openCLI(cmd, false, needLinks)
+	return env, AccountKey{Email: email, Role: roleOf(cmd)}, err
 }
 
 func usersAddCmd() *cobra.Command {
@@ -212,6 +215,28 @@ func linksWriter(cmd *cobra.Command, path string) (io.Writer, func() error, erro
 	return f, f.Close, nil
 }
 
+// writeLinks runs issue, writing each link it emits as an email,role,link
+// CSV row to --links-out (a new file, mode 0600) or stdout. Rows emitted
+// before an error are still written: their accounts exist.
+func writeLinks(cmd *cobra.Command, issue func(emit func(k AccountKey, link string)) error) error {
+	path, _ := cmd.Flags().GetString("links-out")
+	w, closeFn, err := linksWriter(cmd, path)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"email", "role", "link"})
+	ierr := issue(func(k AccountKey, link string) { _ = cw.Write([]string{k.Email, string(k.Role), link}) })
+	cw.Flush()
+	if err := errors.Join(ierr, cw.Error(), closeFn()); err != nil {
+		return err
+	}
+	if path != "" && path != "-" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "enrolment links written to %s (mode 0600; delete it once they are sent)\n", path)
+	}
+	return nil
+}
+
 // refusedColumn reports a CSV column that looks like it carries a secret.
 func refusedColumn(name string) bool {
 	n := strings.ToLower(strings.TrimSpace(name))
@@ -252,32 +277,20 @@ to stdout.`,
 					return fmt.Errorf("%s: line %d: %s already exists; nothing was imported", args[0], r.line, r.AccountKey)
 				}
 			}
-			path, _ := cmd.Flags().GetString("links-out")
-			w, closeFn, err := linksWriter(cmd, path)
+			err = writeLinks(cmd, func(emit func(k AccountKey, link string)) error {
+				for _, r := range rows {
+					tok, err := env.svc.CreateAccount(ctx, r.Email, r.name, r.Role, env.actor)
+					if err != nil {
+						return fmt.Errorf("%s: line %d: %w (accounts before it were created; their links are in the output)", args[0], r.line, err)
+					}
+					emit(r.AccountKey, env.link(tok))
+				}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			cw := csv.NewWriter(w)
-			_ = cw.Write([]string{"email", "role", "link"})
-			for _, r := range rows {
-				tok, err := env.svc.CreateAccount(ctx, r.Email, r.name, r.Role, env.actor)
-				if err != nil {
-					cw.Flush()
-					closeFn()
-					return fmt.Errorf("%s: line %d: %w (accounts before it were created; their links are in the output)", args[0], r.line, err)
-				}
-				_ = cw.Write([]string{r.Email, string(r.Role), env.link(tok)})
-			}
-			cw.Flush()
-			if err := cw.Error(); err != nil {
-				return err
-			}
-			if err := closeFn(); err != nil {
-				return err
-			}
-			if path != "" && path != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "created %d accounts; enrolment links in %s (mode 0600; delete it once sent)\n", len(rows), path)
-			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "created %d accounts\n", len(rows))
 			return nil
 		},
 	}
@@ -371,15 +384,11 @@ func usersResetCmd(verb string) *cobra.Command {
 		Short: "Removes an account's " + what + ", ends its sessions and prints an enrolment link",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := openCLI(cmd, false, true)
+			env, k, err := openForAccount(cmd, args, true)
 			if err != nil {
 				return err
 			}
 			defer env.svc.Store.Close()
-			k, err := keyArg(cmd, args)
-			if err != nil {
-				return err
-			}
 			var tok string
 			if verb == "reset-password" {
 				tok, err = env.svc.ResetPassword(cmd.Context(), k, env.actor)
@@ -404,15 +413,11 @@ func usersStatusCmd(verb string, st Status) *cobra.Command {
 		Short: strings.ToUpper(verb[:1]) + verb[1:] + "s an account (a disabled account cannot log in; its sessions end at once)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := openCLI(cmd, false, false)
+			env, k, err := openForAccount(cmd, args, false)
 			if err != nil {
 				return err
 			}
 			defer env.svc.Store.Close()
-			k, err := keyArg(cmd, args)
-			if err != nil {
-				return err
-			}
 			changed, err := env.svc.Store.SetStatus(cmd.Context(), k, st, env.actor, env.svc.Now())
 			if err != nil {
 				return err
@@ -546,37 +551,25 @@ Disabled accounts lose their password too but get no link.`,
 			if err != nil {
 				return err
 			}
-			path, _ := cmd.Flags().GetString("links-out")
-			w, closeFn, err := linksWriter(cmd, path)
-			if err != nil {
-				return err
-			}
-			cw := csv.NewWriter(w)
-			_ = cw.Write([]string{"email", "role", "link"})
 			n := 0
-			for _, a := range list {
-				if err := env.svc.Store.SetPassword(ctx, a.AccountKey, "", ActionPasswordReset, env.actor+" (reset-all)", "", env.svc.Now()); err != nil {
-					cw.Flush()
-					closeFn()
-					return fmt.Errorf("%s: %w", a.AccountKey, err)
+			err = writeLinks(cmd, func(emit func(k AccountKey, link string)) error {
+				for _, a := range list {
+					if err := env.svc.Store.SetPassword(ctx, a.AccountKey, "", ActionPasswordReset, env.actor+" (reset-all)", "", env.svc.Now()); err != nil {
+						return fmt.Errorf("%s: %w", a.AccountKey, err)
+					}
+					if a.Status != StatusActive {
+						continue
+					}
+					tok, err := env.svc.IssueEnrolment(ctx, a.AccountKey, env.actor+" (reset-all)")
+					if err != nil {
+						return fmt.Errorf("%s: %w", a.AccountKey, err)
+					}
+					emit(a.AccountKey, env.link(tok))
+					n++
 				}
-				if a.Status != StatusActive {
-					continue
-				}
-				tok, err := env.svc.IssueEnrolment(ctx, a.AccountKey, env.actor+" (reset-all)")
-				if err != nil {
-					cw.Flush()
-					closeFn()
-					return fmt.Errorf("%s: %w", a.AccountKey, err)
-				}
-				_ = cw.Write([]string{a.Email, string(a.Role), env.link(tok)})
-				n++
-			}
-			cw.Flush()
-			if err := cw.Error(); err != nil {
-				return err
-			}
-			if err := closeFn(); err != nil {
+				return nil
+			})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "role %s: %d sessions ended, %d passwords removed, %d enrolment links issued\n", role, ended, len(list), n)

@@ -213,16 +213,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if strings.HasPrefix(r.URL.Path, Prefix) || r.URL.Path == strings.TrimSuffix(Prefix, "/") {
 		return h.serveOwn(w, r)
 	}
-	ss, end, err := h.svc.CheckSession(r.Context(), sessionID(r))
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("checking session: %w", err))
-	}
-	if end != EndNone {
-		if end != EndMissing {
-			h.recordLogout(r, ss, end)
-			setSessionCookie(w, "")
-		}
-		return redirectToLogin(w, r)
+	ss, err := h.session(w, r)
+	if ss == nil {
+		return err
 	}
 	if ss.Role != RoleUser {
 		// An admin profile manages accounts; the registry UI is for user
@@ -236,6 +229,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.auth.user.role", string(ss.Role))
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// session returns the request's live session. Without one it has
+// already answered (a redirect to the login page, after recording the end
+// of an expired session) and returns nil and the handler's result.
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, error) {
+	ss, end, err := h.svc.CheckSession(r.Context(), sessionID(r))
+	if err != nil {
+		return nil, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("checking session: %w", err))
+	}
+	if end == EndNone {
+		return ss, nil
+	}
+	if end != EndMissing {
+		h.recordLogout(r, ss, end)
+		setSessionCookie(w, "")
+	}
+	return nil, redirectToLogin(w, r)
 }
 
 // redirectToLogin sends the browser to the login page, to come back to

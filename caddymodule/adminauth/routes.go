@@ -57,16 +57,9 @@ func (h *Handler) serveOwn(w http.ResponseWriter, r *http.Request) error {
 		return h.serveEnrol(w, r)
 	}
 	// The rest needs a session (any profile).
-	ss, end, err := h.svc.CheckSession(r.Context(), sessionID(r))
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("checking session: %w", err))
-	}
-	if end != EndNone {
-		if end != EndMissing {
-			h.recordLogout(r, ss, end)
-			setSessionCookie(w, "")
-		}
-		return redirectToLogin(w, r)
+	ss, err := h.session(w, r)
+	if ss == nil {
+		return err
 	}
 	switch form {
 	case "password":

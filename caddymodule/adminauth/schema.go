@@ -1,5 +1,7 @@
 package adminauth
 
+import "fmt"
+
 // The schema is the same for SQLite and PostgreSQL except for the history
 // table's sequence column: times are BIGINT Unix milliseconds and sealed
 // secrets TEXT, so every query runs unchanged on both (with ? placeholders
@@ -45,9 +47,11 @@ CREATE TABLE IF NOT EXISTS crgate_addr_failures (
 );
 `
 
-const schemaHistorySQLite = `
+// schemaHistory is the history table; %s is the auto-numbered sequence
+// column, the one type the two databases spell differently.
+const schemaHistory = `
 CREATE TABLE IF NOT EXISTS crgate_history (
-	seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq        %s,
 	at         BIGINT  NOT NULL,
 	email      TEXT    NOT NULL,
 	role       TEXT    NOT NULL,
@@ -62,19 +66,7 @@ CREATE INDEX IF NOT EXISTS crgate_history_email ON crgate_history (email);
 CREATE INDEX IF NOT EXISTS crgate_history_emitted ON crgate_history (emitted, seq);
 `
 
-const schemaHistoryPostgres = `
-CREATE TABLE IF NOT EXISTS crgate_history (
-	seq        BIGSERIAL PRIMARY KEY,
-	at         BIGINT  NOT NULL,
-	email      TEXT    NOT NULL,
-	role       TEXT    NOT NULL,
-	action     TEXT    NOT NULL,
-	actor      TEXT    NOT NULL,
-	old_status TEXT    NOT NULL DEFAULT '',
-	new_status TEXT    NOT NULL DEFAULT '',
-	detail     TEXT    NOT NULL DEFAULT '',
-	emitted    INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS crgate_history_email ON crgate_history (email);
-CREATE INDEX IF NOT EXISTS crgate_history_emitted ON crgate_history (emitted, seq);
-`
+var (
+	schemaHistorySQLite   = fmt.Sprintf(schemaHistory, "INTEGER PRIMARY KEY AUTOINCREMENT")
+	schemaHistoryPostgres = fmt.Sprintf(schemaHistory, "BIGSERIAL PRIMARY KEY")
+)

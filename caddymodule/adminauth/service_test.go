@@ -13,7 +13,7 @@ const testPassword = "cobalt tractor mango quiet"
 
 // enrolled creates k and completes its enrolment; it returns the TOTP
 // secret the person's app would hold.
-func enrolled(t *testing.T, s *Service, k AccountKey) []byte {
+func enrolled(t testing.TB, s *Service, k AccountKey) []byte {
 	t.Helper()
 	ctx := context.Background()
 	tok, err := s.CreateAccount(ctx, k.Email, "Ann", k.Role, "cli:test")
@@ -31,6 +31,18 @@ func enrolled(t *testing.T, s *Service, k AccountKey) []byte {
 		t.Fatal(err)
 	}
 	return v.Secret
+}
+
+// enrolledAnn is the common start: a service on st with a fake clock and
+// ann's user account enrolled, the clock a minute past enrolment.
+func enrolledAnn(t *testing.T, st Store) (context.Context, *fakeClock, *Service, AccountKey, []byte) {
+	t.Helper()
+	c := newClock()
+	s := testService(t, st, c)
+	ann := AccountKey{Email: "ann@example.org", Role: RoleUser}
+	secret := enrolled(t, s, ann)
+	c.add(time.Minute)
+	return context.Background(), c, s, ann, secret
 }
 
 func loginReason(err error) string {
@@ -69,10 +81,25 @@ func TestLoginFlow(t *testing.T) {
 				t.Errorf("%s: got %s, want %s", tc.name, loginReason(err), tc.want)
 			}
 		}
-		res, err := s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.9")
-		if err != nil {
-			t.Fatalf("login: %v", err)
+		// relogin logs ann in a minute later (a fresh code).
+		relogin := func() *LoginResult {
+			t.Helper()
+			c.add(time.Minute)
+			res, err := s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.9")
+			if err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			return res
 		}
+		// expect checks the session's state.
+		expect := func(res *LoginResult, want, when string) {
+			t.Helper()
+			if _, end, err := s.CheckSession(ctx, res.SessionID); end != want || err != nil {
+				t.Fatalf("%s: %q (%v), want %q", when, end, err, want)
+			}
+		}
+		c.add(-time.Minute)
+		res := relogin()
 		if len(res.SessionID) != 43 { // 32 bytes, base64url
 			t.Fatalf("session id %q is not 256 bits", res.SessionID)
 		}
@@ -85,68 +112,38 @@ func TestLoginFlow(t *testing.T) {
 		if _, err := s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.9"); loginReason(err) != ReasonReusedCode {
 			t.Fatalf("replayed code: %s", loginReason(err))
 		}
-		if _, end, err := s.CheckSession(ctx, res.SessionID); err != nil || end != EndNone {
-			t.Fatalf("session: %s %v", end, err)
-		}
+		expect(res, EndNone, "after a failed login")
 		// Idle: alive 29 minutes after the last use, ended at 30.
 		c.add(29 * time.Minute)
-		if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndNone {
-			t.Fatalf("after 29m idle: %s", end)
-		}
+		expect(res, EndNone, "after 29m idle")
 		c.add(29 * time.Minute)
-		if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndNone {
-			t.Fatalf("29m after the last use: %s", end)
-		}
+		expect(res, EndNone, "29m after the last use")
 		c.add(30 * time.Minute)
-		if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndIdle {
-			t.Fatalf("after 30m idle: %q, want %q", end, EndIdle)
-		}
-		if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndMissing {
-			t.Fatalf("ended session came back: %q", end)
-		}
+		expect(res, EndIdle, "after 30m idle")
+		expect(res, EndMissing, "ended session came back")
 
 		// Absolute lifetime: used every 20 minutes, still ends at 8 h.
-		c.add(time.Minute)
-		res, err = s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.9")
-		if err != nil {
-			t.Fatal(err)
-		}
+		res = relogin()
 		for i := 0; i < 23; i++ {
 			c.add(20 * time.Minute)
-			if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndNone {
-				t.Fatalf("at %d×20m: %s", i+1, end)
-			}
+			expect(res, EndNone, fmt.Sprintf("at %d×20m", i+1))
 		}
 		c.add(20 * time.Minute)
-		if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndLifetime {
-			t.Fatalf("after 8h: %q, want %q", end, EndLifetime)
-		}
+		expect(res, EndLifetime, "after 8h")
 
 		// Logout ends the session server-side.
-		c.add(time.Minute)
-		res, err = s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.9")
-		if err != nil {
-			t.Fatal(err)
-		}
+		res = relogin()
 		if ok, err := s.Logout(ctx, res.SessionID); !ok || err != nil {
 			t.Fatalf("logout: %v %v", ok, err)
 		}
-		if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndMissing {
-			t.Fatalf("after logout: %q", end)
-		}
+		expect(res, EndMissing, "after logout")
 
 		// Disabling ends sessions and refuses login even with every factor right.
-		c.add(time.Minute)
-		res, err = s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.9")
-		if err != nil {
-			t.Fatal(err)
-		}
+		res = relogin()
 		if changed, err := st.SetStatus(ctx, ann, StatusDisabled, "cli:test", c.t); !changed || err != nil {
 			t.Fatal(changed, err)
 		}
-		if _, end, _ := s.CheckSession(ctx, res.SessionID); end != EndMissing {
-			t.Fatalf("disabled account's session: %q", end)
-		}
+		expect(res, EndMissing, "disabled account's session")
 		c.add(time.Minute)
 		if _, err := s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.9"); loginReason(err) != ReasonDisabled {
 			t.Fatalf("disabled login: %s", loginReason(err))
@@ -156,12 +153,7 @@ func TestLoginFlow(t *testing.T) {
 
 func TestLockout(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st Store) {
-		ctx := context.Background()
-		c := newClock()
-		s := testService(t, st, c)
-		ann := AccountKey{Email: "ann@example.org", Role: RoleUser}
-		secret := enrolled(t, s, ann)
-		c.add(time.Minute)
+		ctx, c, s, ann, secret := enrolledAnn(t, st)
 		wrong := func() string {
 			code := TOTPCode(secret, c.t)
 			return string('0'+(code[0]-'0'+1)%10) + code[1:]
@@ -212,14 +204,9 @@ func TestLockout(t *testing.T) {
 
 func TestAddressThrottle(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st Store) {
-		ctx := context.Background()
-		c := newClock()
-		s := testService(t, st, c)
+		ctx, c, s, ann, secret := enrolledAnn(t, st)
 		s.Rules.AddrFailures = 5
 		s.Rules.AddrWindow = 10 * time.Minute
-		ann := AccountKey{Email: "ann@example.org", Role: RoleUser}
-		secret := enrolled(t, s, ann)
-		c.add(time.Minute)
 		// Spraying many accounts from one address: after 5 failures the
 		// address is refused even for a correct login; another address is not.
 		for i := range 5 {
@@ -359,12 +346,7 @@ func TestEnrolmentLinks(t *testing.T) {
 
 func TestChangePassword(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st Store) {
-		ctx := context.Background()
-		c := newClock()
-		s := testService(t, st, c)
-		ann := AccountKey{Email: "ann@example.org", Role: RoleUser}
-		secret := enrolled(t, s, ann)
-		c.add(time.Minute)
+		ctx, c, s, ann, secret := enrolledAnn(t, st)
 		r1, _ := s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.1")
 		c.add(time.Minute)
 		r2, err := s.Login(ctx, ann, testPassword, TOTPCode(secret, c.t), "127.0.0.1")
