@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -185,10 +186,19 @@ type person struct {
 
 func (d *loginDoor) person(t *testing.T) *person {
 	jar, _ := cookiejar.New(nil)
+	// Always from 127.0.0.1 (never ::1, which "localhost" may resolve to):
+	// admin sites with subnet_guard admit listed addresses only.
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	addr := fmt.Sprintf("127.0.0.1:%d", d.sitePort)
 	return &person{t: t, d: d, c: &http.Client{
-		Jar:           jar,
-		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: fixtures.caPool, ServerName: "localhost"}},
+		Jar:     jar,
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: fixtures.caPool, ServerName: "localhost"},
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, "tcp", addr)
+			},
+		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
@@ -257,6 +267,27 @@ func (p *person) login(email, password, code string) *http.Response {
 }
 
 const e2ePassword = "granite puffin orchestra 42"
+
+// devAdminSession makes an account on the admin site of a gateway running
+// the repository's Caddyfile, enrols and logs it in (from 127.0.0.1), and
+// returns the Cookie header carrying its session.
+func devAdminSession(t *testing.T, g *gateway) http.Header {
+	t.Helper()
+	d := &loginDoor{gateway: g, sitePort: g.adminSite, store: "sqlite:" + filepath.Join(g.certs, "accounts.db")}
+	p := d.person(t)
+	app := p.enrol(d.addUser(t, "operator@example.org"), e2ePassword)
+	if resp := p.login("operator@example.org", e2ePassword, app.code()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login at the dev admin site: %d", resp.StatusCode)
+	}
+	u, _ := url.Parse(d.base())
+	for _, c := range p.c.Jar.Cookies(u) {
+		if c.Name == "__Host-crgate_session" {
+			return http.Header{"Cookie": {c.Name + "=" + c.Value}}
+		}
+	}
+	t.Fatal("no session cookie after login")
+	return nil
+}
 
 // TestLoginHTTP runs the person flows through the real binary against
 // both stores: enrolment link, login, the proxied UI, idle timeout,
