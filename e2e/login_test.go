@@ -371,6 +371,20 @@ func TestLoginHTTP(t *testing.T) {
 			if out := d.users(t, "history", "bob@example.org"); !strings.Contains(out, "disabled") || !strings.Contains(out, "totp_enrolled") {
 				t.Fatalf("history:\n%s", out)
 			}
+			m := d.metrics(t)
+			for _, want := range []string{
+				`crgate_admin_login_logins_total{result="ok"} 2`,
+				`crgate_admin_login_logins_total{result="wrong_code"} 2`,
+				`crgate_admin_login_logins_total{result="locked_now"} 1`,
+				`crgate_admin_login_logins_total{result="account_locked"} 1`,
+				`crgate_admin_login_logins_total{result="account_disabled"} 1`,
+				`crgate_admin_login_lockouts_total 1`,
+				`crgate_admin_login_sessions_ended_total{how="idle_timeout"} 1`,
+			} {
+				if !strings.Contains(m, want) {
+					t.Errorf("metrics lack %s", want)
+				}
+			}
 		})
 	}
 }

@@ -36,6 +36,7 @@ func (h *Handler) recordLogin(r *http.Request, k AccountKey, name, reason string
 // recordLogout records a session's end: "logout", or the reason it
 // expired (idle_timeout, max_lifetime, account_disabled).
 func (h *Handler) recordLogout(r *http.Request, ss *Session, how string) {
+	sessionsEnded.WithLabelValues(how).Inc()
 	if h.recorder == nil || ss == nil {
 		return
 	}

@@ -114,6 +114,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.secrets = sec
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	rec, ok, err := auditrec.FromContext(ctx)
 	if err != nil {
 		return err

@@ -107,6 +107,10 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	var lf *LoginFailure
 	switch {
 	case errors.As(err, &lf):
+		loginsTotal.WithLabelValues(lf.Reason).Inc()
+		if lf.Reason == ReasonNowLocked {
+			lockouts.Inc()
+		}
 		if rerr := h.recordLogin(r, k, "", lf.Reason); rerr != nil {
 			return caddyhttp.Error(http.StatusServiceUnavailable, rerr)
 		}
@@ -120,6 +124,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("login: %w", err))
 	}
 	if res.EnrolToken != "" {
+		loginsTotal.WithLabelValues("enrol").Inc()
 		http.Redirect(w, r, EnrolPath(res.EnrolToken), http.StatusSeeOther)
 		return nil
 	}
@@ -136,6 +141,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	setSessionCookie(w, res.SessionID)
+	loginsTotal.WithLabelValues("ok").Inc()
 	target := p.Next
 	if role == RoleAdmin {
 		target = Prefix
