@@ -510,3 +510,41 @@ func TestHandlerReloginEndsOldSession(t *testing.T) {
 		t.Fatalf("the session before the second login still works: %d", resp.StatusCode)
 	}
 }
+
+func TestHandlerChangePasswordPage(t *testing.T) {
+	d := newDoor(t, StoreConfig{})
+	tok, _ := d.h.svc.CreateAccount(context.Background(), "ann@example.org", "Ann", RoleUser, "cli:test")
+	c := d.browser(t)
+	secret := d.enrolThroughPage(t, c, tok, testPassword)
+	d.login(t, c, "ann@example.org", "user", testPassword, d.nextCode(secret))
+	page := d.srv.URL + Prefix + "password"
+	for _, tc := range []struct {
+		name, current, new string
+		status             int
+		want               string
+	}{
+		{"fail/wrong-current", "not it at all", "violet engine harbour 9", http.StatusBadRequest, "current password is wrong"},
+		{"fail/weak", testPassword, "password1234", http.StatusBadRequest, "harder to guess"},
+		{"fail/contains-email", testPassword, "ann@example.org-2024!", http.StatusBadRequest, "parts of it"},
+		{"ok/changed", testPassword, "violet engine harbour 9", http.StatusOK, "Your password is changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := post(t, c, page, page, url.Values{"current": {tc.current}, "new": {tc.new}, "confirm": {tc.new}})
+			if resp.StatusCode != tc.status || !strings.Contains(html.UnescapeString(body), tc.want) {
+				t.Fatalf("%d, want %d with %q:\n%s", resp.StatusCode, tc.status, tc.want, body)
+			}
+		})
+	}
+	// Without a session the page redirects to the login page.
+	if resp, _ := get(t, d.browser(t), page); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("no session: %d", resp.StatusCode)
+	}
+	// The new password works, the old one does not.
+	c2 := d.browser(t)
+	if resp, _ := d.login(t, c2, "ann@example.org", "user", testPassword, d.nextCode(secret)); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("old password: %d", resp.StatusCode)
+	}
+	if resp, _ := d.login(t, c2, "ann@example.org", "user", "violet engine harbour 9", d.nextCode(secret)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("new password: %d", resp.StatusCode)
+	}
+}
