@@ -3,7 +3,6 @@ package adminauth
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,7 +27,6 @@ func (h *Handler) recordLogin(r *http.Request, k AccountKey, name, reason string
 		rec.Action = "login_failed"
 		rec.Status = http.StatusUnauthorized
 		rec.RefusalModule, rec.RefusalReason = "admin_login", reason
-		rec.RefusalDetail = "login refused: " + reason
 	}
 	return h.recorder.Record(rec)
 }
@@ -106,24 +104,15 @@ func (h *Handler) emitHistory(ctx context.Context) {
 		if err != nil || !ok {
 			continue
 		}
+		// The row's detail (status change, lock expiry) stays in the
+		// history: the record has no field for it, and its Refusal fields
+		// would mark the change as refused.
 		rec := &auditrec.Record{Kind: auditrec.KindUserAccountChange, ID: uuid.NewString(), Time: e.At,
-			UserID: e.Email, UserRole: string(e.Role), Action: e.Action, Actor: e.Actor,
-			RefusalDetail: historyDetail(e)}
+			UserID: e.Email, UserRole: string(e.Role), Action: e.Action, Actor: e.Actor}
 		if err := h.recorder.Record(rec); err != nil {
 			_ = h.svc.Store.Unclaim(ctx, e.Seq)
 			h.logger.Warn("audit record refused; will retry", zap.Int64("history_seq", e.Seq), zap.Error(err))
 			return
 		}
 	}
-}
-
-func historyDetail(e *HistoryEntry) string {
-	s := "history #" + strconv.FormatInt(e.Seq, 10)
-	if e.OldStatus != e.NewStatus {
-		s += ": status " + string(e.OldStatus) + " -> " + string(e.NewStatus)
-	}
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	return s
 }
