@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
+	d "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	ae "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/audit_event_go_proto"
 
 	"github.com/crgate/crgate/internal/auditrec"
@@ -47,6 +48,11 @@ const defaultMaxQueryBytes = 8192
 type Builder struct {
 	src Source
 	m   *jsonformat.Marshaller
+
+	// Built once and shared, read-only, by every event.
+	source *ae.AuditEvent_Source
+	gw     *d.Reference
+	pre    *preencoded
 }
 
 // NewBuilder returns a Builder for src.
@@ -67,14 +73,28 @@ func NewBuilder(src Source) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("balp: creating FHIR R4 marshaller: %w", err)
 	}
-	return &Builder{src: src, m: m}, nil
+	bl := &Builder{src: src, m: m}
+	bl.gw = &d.Reference{
+		Identifier: &d.Identifier{System: &d.Uri{Value: SystemObserver}, Value: &d.String{Value: src.ObserverID}},
+		Display:    str(src.ObserverName),
+	}
+	bl.source = &ae.AuditEvent_Source{
+		Site:     str(src.Site),
+		Observer: bl.gw,
+		Type:     []*d.Coding{sourceAppServer},
+	}
+	pre := *sharedJSON
+	pre.source = bl.source
+	pre.srcJSON = appendSource(nil, bl.source, sharedJSON)
+	bl.pre = &pre
+	return bl, nil
 }
 
 // Marshal builds rec's AuditEvent (id = rec.ID) and returns it as compact
 // FHIR R4 JSON. It fails only for a record that breaks the pipeline's
 // contract (no valid id, no time, unknown kind).
 func (b *Builder) Marshal(rec *auditrec.Record) ([]byte, error) {
-	ev, err := b.Event(rec)
+	ev, err := b.event(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +105,13 @@ func (b *Builder) Marshal(rec *auditrec.Record) ([]byte, error) {
 		}
 		return out, nil
 	}
-	return appendEvent(make([]byte, 0, 2048), ev), nil
+	return appendEvent(make([]byte, 0, 4096), ev, b.pre), nil
 }
 
-// Event builds rec's AuditEvent as a google/fhir/go R4 proto.
-func (b *Builder) Event(rec *auditrec.Record) (*ae.AuditEvent, error) {
+// event builds rec's AuditEvent as a google/fhir/go R4 proto. Parts of it
+// (codings, source, the gateway's reference) are shared between events
+// and must not be modified.
+func (b *Builder) event(rec *auditrec.Record) (*ae.AuditEvent, error) {
 	if !validID(rec.ID) {
 		return nil, fmt.Errorf("balp: record id %q is not a valid FHIR id", rec.ID)
 	}

@@ -111,3 +111,18 @@ var (
 	roleQuery        = coding(sysObjectRole, "24", "Query")
 	roleSecUser      = coding(sysObjectRole, "11", "Security User Entity")
 )
+
+// allCodings lists the shared codings, for the encoder's cache.
+func allCodings() []*d.Coding {
+	cs := []*d.Coding{
+		typeRest, typeAppActivity, typeSecAlert, typeUserAuthentn,
+		subAppStart, subAppStop, subLogin, subLogout, subNodeAuth, subRestrictedFunc,
+		subUserSecAttrs, subAuthZRole, subITI78, subITI83,
+		sourceAppServer,
+		entityPerson, entitySystemObj, entityXRequestID, rolePatient, roleDomainRes, roleQuery, roleSecUser,
+	}
+	for _, c := range restfulCodes {
+		cs = append(cs, c)
+	}
+	return cs
+}

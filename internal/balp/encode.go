@@ -24,7 +24,31 @@ import (
 // the two on every golden event and on fuzzed records, so an element added
 // to the builder but not here fails the tests.
 
-func appendEvent(b []byte, ev *ae.AuditEvent) []byte {
+// preencoded holds the JSON of elements shared by every event (the
+// package's codings and agent types, a builder's source): written once,
+// copied per event. Keyed by pointer: only the shared instances hit, so an
+// element built per event is always encoded afresh.
+type preencoded struct {
+	codings  map[*d.Coding][]byte
+	concepts map[*d.CodeableConcept][]byte
+	source   *ae.AuditEvent_Source
+	srcJSON  []byte
+}
+
+// sharedJSON is the JSON of the package's shared codings and concepts.
+var sharedJSON = func() *preencoded {
+	p := &preencoded{codings: map[*d.Coding][]byte{}, concepts: map[*d.CodeableConcept][]byte{}}
+	var none preencoded
+	for _, c := range allCodings() {
+		p.codings[c] = appendCoding(nil, c, &none)
+	}
+	for _, c := range []*d.CodeableConcept{agentSource, agentDestination, agentApplication, agentUser, agentAuthServer} {
+		p.concepts[c] = appendConcept(nil, c, &none)
+	}
+	return p
+}()
+
+func appendEvent(b []byte, ev *ae.AuditEvent, pre *preencoded) []byte {
 	b = append(b, '{')
 	w := objWriter{b: b}
 	if ev.Action != nil {
@@ -38,7 +62,7 @@ func appendEvent(b []byte, ev *ae.AuditEvent) []byte {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			w.b = appendAgent(w.b, a)
+			w.b = appendAgent(w.b, a, pre)
 		}
 		w.b = append(w.b, ']')
 	}
@@ -49,7 +73,7 @@ func appendEvent(b []byte, ev *ae.AuditEvent) []byte {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			w.b = appendEntity(w.b, e)
+			w.b = appendEntity(w.b, e, pre)
 		}
 		w.b = append(w.b, ']')
 	}
@@ -79,15 +103,15 @@ func appendEvent(b []byte, ev *ae.AuditEvent) []byte {
 	w.b = append(w.b, `"AuditEvent"`...)
 	if ev.Source != nil {
 		w.key("source")
-		w.b = appendSource(w.b, ev.Source)
+		w.b = appendSource(w.b, ev.Source, pre)
 	}
 	if len(ev.Subtype) > 0 {
 		w.key("subtype")
-		w.b = appendCodings(w.b, ev.Subtype)
+		w.b = appendCodings(w.b, ev.Subtype, pre)
 	}
 	if ev.Type != nil {
 		w.key("type")
-		w.b = appendCoding(w.b, ev.Type)
+		w.b = appendCoding(w.b, ev.Type, pre)
 	}
 	return append(w.b, '}')
 }
@@ -108,7 +132,7 @@ func (w *objWriter) key(k string) {
 	w.b = append(w.b, '"', ':')
 }
 
-func appendAgent(b []byte, a *ae.AuditEvent_Agent) []byte {
+func appendAgent(b []byte, a *ae.AuditEvent_Agent, pre *preencoded) []byte {
 	b = append(b, '{')
 	w := objWriter{b: b}
 	if a.AltId != nil {
@@ -146,13 +170,13 @@ func appendAgent(b []byte, a *ae.AuditEvent_Agent) []byte {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			w.b = appendConcept(w.b, r)
+			w.b = appendConcept(w.b, r, pre)
 		}
 		w.b = append(w.b, ']')
 	}
 	if a.Type != nil {
 		w.key("type")
-		w.b = appendConcept(w.b, a.Type)
+		w.b = appendConcept(w.b, a.Type, pre)
 	}
 	if a.Who != nil {
 		w.key("who")
@@ -161,7 +185,7 @@ func appendAgent(b []byte, a *ae.AuditEvent_Agent) []byte {
 	return append(w.b, '}')
 }
 
-func appendEntity(b []byte, e *ae.AuditEvent_Entity) []byte {
+func appendEntity(b []byte, e *ae.AuditEvent_Entity, pre *preencoded) []byte {
 	b = append(b, '{')
 	w := objWriter{b: b}
 	if e.Description != nil {
@@ -176,11 +200,11 @@ func appendEntity(b []byte, e *ae.AuditEvent_Entity) []byte {
 	}
 	if e.Role != nil {
 		w.key("role")
-		w.b = appendCoding(w.b, e.Role)
+		w.b = appendCoding(w.b, e.Role, pre)
 	}
 	if e.Type != nil {
 		w.key("type")
-		w.b = appendCoding(w.b, e.Type)
+		w.b = appendCoding(w.b, e.Type, pre)
 	}
 	if e.What != nil {
 		w.key("what")
@@ -189,7 +213,10 @@ func appendEntity(b []byte, e *ae.AuditEvent_Entity) []byte {
 	return append(w.b, '}')
 }
 
-func appendSource(b []byte, s *ae.AuditEvent_Source) []byte {
+func appendSource(b []byte, s *ae.AuditEvent_Source, pre *preencoded) []byte {
+	if s == pre.source && pre.srcJSON != nil {
+		return append(b, pre.srcJSON...)
+	}
 	b = append(b, '{')
 	w := objWriter{b: b}
 	if s.Observer != nil {
@@ -202,7 +229,7 @@ func appendSource(b []byte, s *ae.AuditEvent_Source) []byte {
 	}
 	if len(s.Type) > 0 {
 		w.key("type")
-		w.b = appendCodings(w.b, s.Type)
+		w.b = appendCodings(w.b, s.Type, pre)
 	}
 	return append(w.b, '}')
 }
@@ -221,18 +248,21 @@ func appendPeriod(b []byte, p *d.Period) []byte {
 	return append(w.b, '}')
 }
 
-func appendCodings(b []byte, cs []*d.Coding) []byte {
+func appendCodings(b []byte, cs []*d.Coding, pre *preencoded) []byte {
 	b = append(b, '[')
 	for i, c := range cs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendCoding(b, c)
+		b = appendCoding(b, c, pre)
 	}
 	return append(b, ']')
 }
 
-func appendCoding(b []byte, c *d.Coding) []byte {
+func appendCoding(b []byte, c *d.Coding, pre *preencoded) []byte {
+	if j, ok := pre.codings[c]; ok {
+		return append(b, j...)
+	}
 	b = append(b, '{')
 	w := objWriter{b: b}
 	if c.Code != nil {
@@ -250,12 +280,15 @@ func appendCoding(b []byte, c *d.Coding) []byte {
 	return append(w.b, '}')
 }
 
-func appendConcept(b []byte, c *d.CodeableConcept) []byte {
+func appendConcept(b []byte, c *d.CodeableConcept, pre *preencoded) []byte {
+	if j, ok := pre.concepts[c]; ok {
+		return append(b, j...)
+	}
 	b = append(b, '{')
 	w := objWriter{b: b}
 	if len(c.Coding) > 0 {
 		w.key("coding")
-		w.b = appendCodings(w.b, c.Coding)
+		w.b = appendCodings(w.b, c.Coding, pre)
 	}
 	if c.Text != nil {
 		w.key("text")

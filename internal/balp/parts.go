@@ -50,22 +50,11 @@ func (b *Builder) newEvent(rec *auditrec.Record, typ *d.Coding, action *ae.Audit
 }
 
 // sourceElem is AuditEvent.source: the gateway, an application server.
-func (b *Builder) sourceElem() *ae.AuditEvent_Source {
-	return &ae.AuditEvent_Source{
-		Site:     str(b.src.Site),
-		Observer: b.gatewayRef(),
-		Type:     []*d.Coding{sourceAppServer},
-	}
-}
+func (b *Builder) sourceElem() *ae.AuditEvent_Source { return b.source }
 
 // gatewayRef identifies this gateway (source.observer, and the gateway's
 // own agent).
-func (b *Builder) gatewayRef() *d.Reference {
-	return &d.Reference{
-		Identifier: &d.Identifier{System: &d.Uri{Value: SystemObserver}, Value: &d.String{Value: b.src.ObserverID}},
-		Display:    str(b.src.ObserverName),
-	}
-}
+func (b *Builder) gatewayRef() *d.Reference { return b.gw }
 
 // instant is t as a FHIR instant in UTC with microseconds.
 func instant(t time.Time) *d.Instant {

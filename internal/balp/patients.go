@@ -13,6 +13,9 @@ import (
 // too large for a syslog receiver.
 const maxPatients = 10
 
+// maxIdentifier bounds an identifier value taken from a request.
+const maxIdentifier = 256
+
 // maxParams bounds how many query/body parameters are inspected.
 const maxParams = 256
 
@@ -165,8 +168,12 @@ func addIdentifiers(ps []patient, value string) []patient {
 		default:
 			continue
 		}
-		p.Value = clean(p.Value)
-		if p.Value == "" || !validURI(p.System) {
+		if len(p.Value) > maxIdentifier || clean(p.Value) != p.Value || !validURI(p.System) {
+			// Not an identifier a registry would hold (the raw request
+			// keeps it in the query entity).
+			continue
+		}
+		if p.Value == "" {
 			continue
 		}
 		ps = addPatient(ps, p)
