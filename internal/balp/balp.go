@@ -10,6 +10,7 @@ package balp
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
@@ -60,8 +61,10 @@ func NewBuilder(src Source) (*Builder, error) {
 	if src.ObserverID == "" {
 		return nil, errors.New("balp: observer id is required")
 	}
-	if clean(src.ObserverID) != src.ObserverID || clean(src.Site) != src.Site || clean(src.ObserverName) != src.ObserverName {
-		return nil, errors.New("balp: site and observer must be valid FHIR strings (no control characters)")
+	for _, f := range []struct{ name, v string }{{"observer id", src.ObserverID}, {"observer name", src.ObserverName}, {"site", src.Site}} {
+		if clean(f.v) != f.v || strings.ContainsAny(f.v, "\t\r\n") {
+			return nil, fmt.Errorf("balp: %s %q is not a one-line FHIR string (control or separator characters, invalid UTF-8, or over %d bytes)", f.name, f.v, maxText)
+		}
 	}
 	if src.MaxQueryBytes < 0 {
 		return nil, fmt.Errorf("balp: max query bytes %d is negative", src.MaxQueryBytes)

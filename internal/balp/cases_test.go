@@ -11,6 +11,8 @@ var testTime = time.Date(2026, 11, 23, 10, 0, 0, 123456000, time.UTC)
 
 const testFP = "3F:2A:9C:11:00:AB:CD:EF:01:23:45:67:89:AB:CD:EF:3F:2A:9C:11:00:AB:CD:EF:01:23:45:67:89:AB:CD:EF"
 
+const testReqID = "9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e"
+
 func testSource() Source {
 	return Source{Site: "crgate-test", ObserverID: "gw-1.example", ObserverName: "crgate gw-1"}
 }
@@ -36,7 +38,7 @@ func served(code, method, uri string, in fhirreq.Interaction) *auditrec.Record {
 		URI:             uri,
 		Host:            "registry.example:9443",
 		Proto:           "HTTP/2.0",
-		RequestID:       "9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e",
+		RequestID:       testReqID,
 		TLSServerName:   "registry.example",
 		FHIR:            in,
 		Status:          200,
