@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/crgate/crgate/internal/auditrec"
 	"github.com/crgate/crgate/internal/fhirreq"
@@ -257,7 +257,7 @@ func TestRefusalMapping(t *testing.T) {
 			}
 			// The refused request is still on record: the raw request, the
 			// patient it named, its request id.
-			if got := e.entitySummary(); !eq(got, []string{"audit-entity-type#2", "audit-entity-type#1:Patient/7", "BasicAuditEntityType#XrequestId:|"+testReqID}) {
+			if got := e.entitySummary(); !eq(got, []string{"audit-entity-type#2", "audit-entity-type#1:Patient/7", "BasicAuditEntityType#XrequestId:|" + testReqID}) {
 				t.Errorf("entities %v", got)
 			}
 		})
@@ -425,11 +425,11 @@ func TestDataEntity(t *testing.T) {
 		in   fhirreq.Interaction
 		want []string
 	}{
-		{"ok/observation-read", fhirreq.Interaction{ResourceType: "Observation", ID: "o1"}, []string{"audit-entity-type#2", "audit-entity-type#2:Observation/o1", "BasicAuditEntityType#XrequestId:|"+testReqID}},
-		{"ok/vread-history", fhirreq.Interaction{ResourceType: "Observation", ID: "o1", VersionID: "4"}, []string{"audit-entity-type#2", "audit-entity-type#2:Observation/o1/_history/4", "BasicAuditEntityType#XrequestId:|"+testReqID}},
-		{"ok/patient-is-patient-entity", fhirreq.Interaction{ResourceType: "Patient", ID: "p1"}, []string{"audit-entity-type#2", "audit-entity-type#1:Patient/p1", "BasicAuditEntityType#XrequestId:|"+testReqID}},
-		{"fail/bad-type-no-entity", fhirreq.Interaction{ResourceType: "ob$ervation", ID: "o1"}, []string{"audit-entity-type#2", "BasicAuditEntityType#XrequestId:|"+testReqID}},
-		{"fail/bad-id-no-entity", fhirreq.Interaction{ResourceType: "Observation", ID: "../x"}, []string{"audit-entity-type#2", "BasicAuditEntityType#XrequestId:|"+testReqID}},
+		{"ok/observation-read", fhirreq.Interaction{ResourceType: "Observation", ID: "o1"}, []string{"audit-entity-type#2", "audit-entity-type#2:Observation/o1", "BasicAuditEntityType#XrequestId:|" + testReqID}},
+		{"ok/vread-history", fhirreq.Interaction{ResourceType: "Observation", ID: "o1", VersionID: "4"}, []string{"audit-entity-type#2", "audit-entity-type#2:Observation/o1/_history/4", "BasicAuditEntityType#XrequestId:|" + testReqID}},
+		{"ok/patient-is-patient-entity", fhirreq.Interaction{ResourceType: "Patient", ID: "p1"}, []string{"audit-entity-type#2", "audit-entity-type#1:Patient/p1", "BasicAuditEntityType#XrequestId:|" + testReqID}},
+		{"fail/bad-type-no-entity", fhirreq.Interaction{ResourceType: "ob$ervation", ID: "o1"}, []string{"audit-entity-type#2", "BasicAuditEntityType#XrequestId:|" + testReqID}},
+		{"fail/bad-id-no-entity", fhirreq.Interaction{ResourceType: "Observation", ID: "../x"}, []string{"audit-entity-type#2", "BasicAuditEntityType#XrequestId:|" + testReqID}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
