@@ -49,74 +49,37 @@ var sharedJSON = func() *preencoded {
 }()
 
 func appendEvent(b []byte, ev *ae.AuditEvent, pre *preencoded) []byte {
-	b = append(b, '{')
-	w := objWriter{b: b}
+	w := objWriter{b: append(b, '{')}
 	if ev.Action != nil {
 		w.key("action")
 		w.b = strconv.AppendQuote(w.b, ev.Action.Value.String()) // C R U D E
 	}
-	if len(ev.Agent) > 0 {
-		w.key("agent")
-		w.b = append(w.b, '[')
-		for i, a := range ev.Agent {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.b = appendAgent(w.b, a, pre)
-		}
-		w.b = append(w.b, ']')
-	}
-	if len(ev.Entity) > 0 {
-		w.key("entity")
-		w.b = append(w.b, '[')
-		for i, e := range ev.Entity {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.b = appendEntity(w.b, e, pre)
-		}
-		w.b = append(w.b, ']')
-	}
-	if ev.Id != nil {
-		w.key("id")
-		w.b = appendString(w.b, ev.Id.Value)
-	}
+	array(&w, "agent", ev.Agent, func(b []byte, a *ae.AuditEvent_Agent) []byte { return appendAgent(b, a, pre) })
+	array(&w, "entity", ev.Entity, func(b []byte, e *ae.AuditEvent_Entity) []byte { return appendEntity(b, e, pre) })
+	member(&w, "id", ev.Id)
 	if ev.Outcome != nil {
 		w.key("outcome")
-		w.b = append(w.b, '"')
-		w.b = append(w.b, outcomeCode(ev.Outcome)...)
-		w.b = append(w.b, '"')
+		w.b = strconv.AppendQuote(w.b, outcomeCode(ev.Outcome))
 	}
-	if ev.OutcomeDesc != nil {
-		w.key("outcomeDesc")
-		w.b = appendString(w.b, ev.OutcomeDesc.Value)
+	member(&w, "outcomeDesc", ev.OutcomeDesc)
+	if p := ev.Period; p != nil {
+		n := w.open("period")
+		timeMember(&n, "end", p.End)
+		timeMember(&n, "start", p.Start)
+		w.end(n)
 	}
-	if ev.Period != nil {
-		w.key("period")
-		w.b = appendPeriod(w.b, ev.Period)
-	}
-	if ev.Recorded != nil {
-		w.key("recorded")
-		w.b = appendTime(w.b, ev.Recorded.ValueUs)
-	}
+	timeMember(&w, "recorded", ev.Recorded)
 	w.key("resourceType")
 	w.b = append(w.b, `"AuditEvent"`...)
-	if ev.Source != nil {
-		w.key("source")
-		w.b = appendSource(w.b, ev.Source, pre)
-	}
-	if len(ev.Subtype) > 0 {
-		w.key("subtype")
-		w.b = appendCodings(w.b, ev.Subtype, pre)
-	}
-	if ev.Type != nil {
-		w.key("type")
-		w.b = appendCoding(w.b, ev.Type, pre)
-	}
+	object(&w, "source", ev.Source, func(b []byte, v *ae.AuditEvent_Source) []byte { return appendSource(b, v, pre) })
+	array(&w, "subtype", ev.Subtype, func(b []byte, c *d.Coding) []byte { return appendCoding(b, c, pre) })
+	object(&w, "type", ev.Type, func(b []byte, v *d.Coding) []byte { return appendCoding(b, v, pre) })
 	return append(w.b, '}')
 }
 
-// objWriter writes the members of one JSON object, commas between.
+// objWriter writes the members of one JSON object, commas between. The
+// members must be written in sorted key order, as jsonformat (through
+// encoding/json's sorted map keys) writes them.
 type objWriter struct {
 	b    []byte
 	some bool
@@ -132,84 +95,102 @@ func (w *objWriter) key(k string) {
 	w.b = append(w.b, '"', ':')
 }
 
+// open starts member k as a nested object; close it with end.
+func (w *objWriter) open(k string) objWriter {
+	w.key(k)
+	return objWriter{b: append(w.b, '{')}
+}
+
+// end closes nested object n opened on w.
+func (w *objWriter) end(n objWriter) { w.b = append(n.b, '}') }
+
+// stringish are the FHIR primitives written as JSON strings.
+type stringish interface {
+	*d.String | *d.Uri | *d.Code | *d.Id
+	GetValue() string
+}
+
+// member writes member k when the string-valued element v is present.
+func member[T stringish](w *objWriter, k string, v T) {
+	if v != nil {
+		w.key(k)
+		w.b = appendString(w.b, v.GetValue())
+	}
+}
+
+// timeMember writes member k when the instant or dateTime is present.
+func timeMember[T interface {
+	*d.Instant | *d.DateTime
+	GetValueUs() int64
+}](w *objWriter, k string, v T) {
+	if v != nil {
+		w.key(k)
+		w.b = appendTime(w.b, v.GetValueUs())
+	}
+}
+
+// object writes member k with elem when v is present.
+func object[T comparable](w *objWriter, k string, v T, elem func([]byte, T) []byte) {
+	var none T
+	if v != none {
+		w.key(k)
+		w.b = elem(w.b, v)
+	}
+}
+
+// array writes member k as a JSON array of items when there are any.
+func array[T any](w *objWriter, k string, items []T, elem func([]byte, T) []byte) {
+	if len(items) == 0 {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '[')
+	for i, it := range items {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = elem(w.b, it)
+	}
+	w.b = append(w.b, ']')
+}
+
 func appendAgent(b []byte, a *ae.AuditEvent_Agent, pre *preencoded) []byte {
-	b = append(b, '{')
-	w := objWriter{b: b}
-	if a.AltId != nil {
-		w.key("altId")
-		w.b = appendString(w.b, a.AltId.Value)
-	}
-	if a.Name != nil {
-		w.key("name")
-		w.b = appendString(w.b, a.Name.Value)
-	}
-	if n := a.Network; n != nil {
-		w.key("network")
-		w.b = append(w.b, '{')
-		nw := objWriter{b: w.b}
-		if n.Address != nil {
-			nw.key("address")
-			nw.b = appendString(nw.b, n.Address.Value)
+	w := objWriter{b: append(b, '{')}
+	member(&w, "altId", a.AltId)
+	member(&w, "name", a.Name)
+	if nt := a.Network; nt != nil {
+		n := w.open("network")
+		member(&n, "address", nt.Address)
+		if nt.Type != nil {
+			n.key("type")
+			n.b = append(n.b, '"')
+			n.b = strconv.AppendInt(n.b, int64(nt.Type.Value), 10) // enum numbers are the codes 1..5
+			n.b = append(n.b, '"')
 		}
-		if n.Type != nil {
-			nw.key("type")
-			nw.b = append(nw.b, '"')
-			nw.b = strconv.AppendInt(nw.b, int64(n.Type.Value), 10) // enum numbers are the codes 1..5
-			nw.b = append(nw.b, '"')
-		}
-		w.b = append(nw.b, '}')
+		w.end(n)
 	}
 	if a.Requestor != nil {
 		w.key("requestor")
 		w.b = strconv.AppendBool(w.b, a.Requestor.Value)
 	}
-	if len(a.Role) > 0 {
-		w.key("role")
-		w.b = append(w.b, '[')
-		for i, r := range a.Role {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.b = appendConcept(w.b, r, pre)
-		}
-		w.b = append(w.b, ']')
-	}
-	if a.Type != nil {
-		w.key("type")
-		w.b = appendConcept(w.b, a.Type, pre)
-	}
-	if a.Who != nil {
-		w.key("who")
-		w.b = appendReference(w.b, a.Who)
-	}
+	array(&w, "role", a.Role, func(b []byte, c *d.CodeableConcept) []byte { return appendConcept(b, c, pre) })
+	object(&w, "type", a.Type, func(b []byte, v *d.CodeableConcept) []byte { return appendConcept(b, v, pre) })
+	object(&w, "who", a.Who, appendReference)
 	return append(w.b, '}')
 }
 
 func appendEntity(b []byte, e *ae.AuditEvent_Entity, pre *preencoded) []byte {
-	b = append(b, '{')
-	w := objWriter{b: b}
-	if e.Description != nil {
-		w.key("description")
-		w.b = appendString(w.b, e.Description.Value)
-	}
+	w := objWriter{b: append(b, '{')}
+	member(&w, "description", e.Description)
 	if e.Query != nil {
 		w.key("query")
 		w.b = append(w.b, '"')
 		w.b = base64.StdEncoding.AppendEncode(w.b, e.Query.Value)
 		w.b = append(w.b, '"')
 	}
-	if e.Role != nil {
-		w.key("role")
-		w.b = appendCoding(w.b, e.Role, pre)
-	}
-	if e.Type != nil {
-		w.key("type")
-		w.b = appendCoding(w.b, e.Type, pre)
-	}
-	if e.What != nil {
-		w.key("what")
-		w.b = appendReference(w.b, e.What)
-	}
+	object(&w, "role", e.Role, func(b []byte, v *d.Coding) []byte { return appendCoding(b, v, pre) })
+	object(&w, "type", e.Type, func(b []byte, v *d.Coding) []byte { return appendCoding(b, v, pre) })
+	object(&w, "what", e.What, appendReference)
 	return append(w.b, '}')
 }
 
@@ -217,66 +198,21 @@ func appendSource(b []byte, s *ae.AuditEvent_Source, pre *preencoded) []byte {
 	if s == pre.source && pre.srcJSON != nil {
 		return append(b, pre.srcJSON...)
 	}
-	b = append(b, '{')
-	w := objWriter{b: b}
-	if s.Observer != nil {
-		w.key("observer")
-		w.b = appendReference(w.b, s.Observer)
-	}
-	if s.Site != nil {
-		w.key("site")
-		w.b = appendString(w.b, s.Site.Value)
-	}
-	if len(s.Type) > 0 {
-		w.key("type")
-		w.b = appendCodings(w.b, s.Type, pre)
-	}
+	w := objWriter{b: append(b, '{')}
+	object(&w, "observer", s.Observer, appendReference)
+	member(&w, "site", s.Site)
+	array(&w, "type", s.Type, func(b []byte, c *d.Coding) []byte { return appendCoding(b, c, pre) })
 	return append(w.b, '}')
-}
-
-func appendPeriod(b []byte, p *d.Period) []byte {
-	b = append(b, '{')
-	w := objWriter{b: b}
-	if p.End != nil {
-		w.key("end")
-		w.b = appendTime(w.b, p.End.ValueUs)
-	}
-	if p.Start != nil {
-		w.key("start")
-		w.b = appendTime(w.b, p.Start.ValueUs)
-	}
-	return append(w.b, '}')
-}
-
-func appendCodings(b []byte, cs []*d.Coding, pre *preencoded) []byte {
-	b = append(b, '[')
-	for i, c := range cs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendCoding(b, c, pre)
-	}
-	return append(b, ']')
 }
 
 func appendCoding(b []byte, c *d.Coding, pre *preencoded) []byte {
 	if j, ok := pre.codings[c]; ok {
 		return append(b, j...)
 	}
-	b = append(b, '{')
-	w := objWriter{b: b}
-	if c.Code != nil {
-		w.key("code")
-		w.b = appendString(w.b, c.Code.Value)
-	}
-	if c.Display != nil {
-		w.key("display")
-		w.b = appendString(w.b, c.Display.Value)
-	}
-	if c.System != nil {
-		w.key("system")
-		w.b = appendString(w.b, c.System.Value)
-	}
+	w := objWriter{b: append(b, '{')}
+	member(&w, "code", c.Code)
+	member(&w, "display", c.Display)
+	member(&w, "system", c.System)
 	return append(w.b, '}')
 }
 
@@ -284,44 +220,22 @@ func appendConcept(b []byte, c *d.CodeableConcept, pre *preencoded) []byte {
 	if j, ok := pre.concepts[c]; ok {
 		return append(b, j...)
 	}
-	b = append(b, '{')
-	w := objWriter{b: b}
-	if len(c.Coding) > 0 {
-		w.key("coding")
-		w.b = appendCodings(w.b, c.Coding, pre)
-	}
-	if c.Text != nil {
-		w.key("text")
-		w.b = appendString(w.b, c.Text.Value)
-	}
+	w := objWriter{b: append(b, '{')}
+	array(&w, "coding", c.Coding, func(b []byte, c *d.Coding) []byte { return appendCoding(b, c, pre) })
+	member(&w, "text", c.Text)
 	return append(w.b, '}')
 }
 
 func appendReference(b []byte, r *d.Reference) []byte {
-	b = append(b, '{')
-	w := objWriter{b: b}
-	if r.Display != nil {
-		w.key("display")
-		w.b = appendString(w.b, r.Display.Value)
-	}
+	w := objWriter{b: append(b, '{')}
+	member(&w, "display", r.Display)
 	if id := r.Identifier; id != nil {
-		w.key("identifier")
-		w.b = append(w.b, '{')
-		iw := objWriter{b: w.b}
-		if id.System != nil {
-			iw.key("system")
-			iw.b = appendString(iw.b, id.System.Value)
-		}
-		if id.Value != nil {
-			iw.key("value")
-			iw.b = appendString(iw.b, id.Value.Value)
-		}
-		w.b = append(iw.b, '}')
+		n := w.open("identifier")
+		member(&n, "system", id.System)
+		member(&n, "value", id.Value)
+		w.end(n)
 	}
-	if u := r.GetUri(); u != nil {
-		w.key("reference")
-		w.b = appendString(w.b, u.Value)
-	}
+	member(&w, "reference", r.GetUri())
 	return append(w.b, '}')
 }
 
