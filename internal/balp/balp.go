@@ -34,11 +34,11 @@ type Source struct {
 	// the entity's description says so. Default 8192; an event must fit a
 	// syslog receiver's limit (32 KiB by default) whatever a client sends.
 	MaxQueryBytes int
-	// Reference selects google/fhir/go's jsonformat marshaller instead of
+	// JSONFormat selects google/fhir/go's jsonformat marshaller instead of
 	// the fast encoder. Both produce the same bytes (tests prove it on every
 	// golden event and under fuzzing); jsonformat is reflection-driven and
 	// roughly ten times slower. For tests and diagnosis.
-	Reference bool
+	JSONFormat bool
 }
 
 // defaultMaxQueryBytes is Source.MaxQueryBytes's default.
@@ -101,7 +101,7 @@ func (b *Builder) Marshal(rec *auditrec.Record) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.src.Reference {
+	if b.src.JSONFormat {
 		out, err := b.m.MarshalResource(ev)
 		if err != nil {
 			return nil, fmt.Errorf("balp: marshalling event %s: %w", rec.ID, err)
@@ -118,8 +118,8 @@ func (b *Builder) event(rec *auditrec.Record) (*ae.AuditEvent, error) {
 	if !validID(rec.ID) {
 		return nil, fmt.Errorf("balp: record id %q is not a valid FHIR id", rec.ID)
 	}
-	if rec.Time.IsZero() {
-		return nil, fmt.Errorf("balp: record %s has no time", rec.ID)
+	if y := rec.Time.UTC().Year(); rec.Time.IsZero() || y < 1 || y > 9999 {
+		return nil, fmt.Errorf("balp: record %s has no time (or one FHIR cannot write)", rec.ID)
 	}
 	switch rec.Kind {
 	case auditrec.KindRequest:

@@ -452,6 +452,7 @@ func TestContractViolations(t *testing.T) {
 		{"fail/bad-id", func(r *auditrec.Record) { r.ID = "a b" }},
 		{"fail/long-id", func(r *auditrec.Record) { r.ID = strings.Repeat("a", 65) }},
 		{"fail/no-time", func(r *auditrec.Record) { r.Time = time.Time{} }},
+		{"fail/year-10000", func(r *auditrec.Record) { r.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
 		{"fail/unknown-kind", func(r *auditrec.Record) { r.Kind = 99 }},
 		{"fail/zero-kind", func(r *auditrec.Record) { r.Kind = 0 }},
 	}
@@ -496,7 +497,7 @@ func TestNewBuilder(t *testing.T) {
 func TestConcurrentMarshal(t *testing.T) {
 	for _, ref := range []bool{false, true} {
 		src := testSource()
-		src.Reference = ref
+		src.JSONFormat = ref
 		b := newTestBuilder(t, src)
 		cases := goldenCases()
 		want := make([][]byte, len(cases))
@@ -528,5 +529,36 @@ func TestConcurrentMarshal(t *testing.T) {
 		for name := range errs {
 			t.Errorf("reference=%v: concurrent Marshal of %s differs", ref, name)
 		}
+	}
+}
+
+// TestOneRequestor: every event names exactly one initiator (agent with
+// requestor true), whoever it is — except application start/stop, which
+// no participant requested — also when a person is known on a refused
+// request.
+func TestOneRequestor(t *testing.T) {
+	b := newTestBuilder(t, testSource())
+	cases := goldenCases()
+	for _, module := range []string{"node_auth", "fhir_guard", "subnet_guard"} {
+		rec := served("read", "GET", "/fhir/Patient/1", fhirreq.Interaction{ResourceType: "Patient", ID: "1"})
+		rec.UserID, rec.RefusalModule, rec.Status = "ana@example.org", module, 403
+		cases = append(cases, goldenCase{"refused-with-person-" + module, rec})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			for _, a := range decode(t, b, c.rec).agents() {
+				if r, _ := a["requestor"].(bool); r {
+					n++
+				}
+			}
+			want := 1
+			if strings.HasPrefix(c.name, "application-") {
+				want = 0
+			}
+			if n != want {
+				t.Errorf("%d requestors, want %d", n, want)
+			}
+		})
 	}
 }

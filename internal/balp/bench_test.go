@@ -19,7 +19,7 @@ func BenchmarkMarshal(b *testing.B) {
 	}{{"fast", false}, {"jsonformat", true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			src := testSource()
-			src.Reference = bc.ref
+			src.JSONFormat = bc.ref
 			bl := newTestBuilder(b, src)
 			b.ReportAllocs()
 			for b.Loop() {

@@ -80,7 +80,7 @@ func TestGolden(t *testing.T) {
 func TestFastEncoderMatchesJSONFormat(t *testing.T) {
 	fast := newTestBuilder(t, testSource())
 	refSrc := testSource()
-	refSrc.Reference = true
+	refSrc.JSONFormat = true
 	ref := newTestBuilder(t, refSrc)
 	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 func TestHostileRecords(t *testing.T) {
 	fast := newTestBuilder(t, testSource())
 	refSrc := testSource()
-	refSrc.Reference = true
+	refSrc.JSONFormat = true
 	ref := newTestBuilder(t, refSrc)
 	u := fhirUnmarshaller(t)
 	for i, rec := range hostileRecords() {
@@ -47,7 +47,7 @@ func FuzzEncoders(f *testing.F) {
 	f.Add("é", "\u00a0", "?patient=1", "", "", uint8(7), 500)
 	fast := newTestBuilder(f, testSource())
 	refSrc := testSource()
-	refSrc.Reference = true
+	refSrc.JSONFormat = true
 	ref := newTestBuilder(f, refSrc)
 	u := fhirUnmarshaller(f)
 	f.Fuzz(func(t *testing.T, name, id, uri, detail, subject string, kind uint8, status int) {

@@ -57,7 +57,7 @@ func (b *Builder) refusedRequest(rec *auditrec.Record) *ae.AuditEvent {
 	switch rec.RefusalModule {
 	case "node_auth", "tls":
 		ev = b.newEvent(rec, typeSecAlert, actionE, subNodeAuth)
-		ev.Agent = append(ev.Agent, nodeAgent(rec, agentSource, true), b.gatewayAgent(rec, agentDestination, false))
+		ev.Agent = append(ev.Agent, nodeAgent(rec, agentSource, rec.UserID == ""), b.gatewayAgent(rec, agentDestination, false))
 	case "fhir_guard":
 		// BALP's AuthZ pattern: the client application and the
 		// authorization server (the gateway) that denied it.
