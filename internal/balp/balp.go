@@ -97,7 +97,9 @@ func NewBuilder(src Source) (*Builder, error) {
 // FHIR R4 JSON. It fails only for a record that breaks the pipeline's
 // contract (no valid id, no time, unknown kind).
 func (b *Builder) Marshal(rec *auditrec.Record) ([]byte, error) {
-	ev, err := b.event(rec)
+	x := b.getBuild(rec)
+	defer x.release()
+	ev, err := x.event()
 	if err != nil {
 		return nil, err
 	}
@@ -108,13 +110,16 @@ func (b *Builder) Marshal(rec *auditrec.Record) ([]byte, error) {
 		}
 		return out, nil
 	}
-	return appendEvent(make([]byte, 0, 4096), ev, b.pre), nil
+	// Encode into the pooled scratch buffer, return an exact-size copy.
+	x.out = appendEvent(x.out[:0], ev, b.pre)
+	return append([]byte(nil), x.out...), nil
 }
 
-// event builds rec's AuditEvent as a google/fhir/go R4 proto. Parts of it
-// (codings, source, the gateway's reference) are shared between events
-// and must not be modified.
-func (b *Builder) event(rec *auditrec.Record) (*ae.AuditEvent, error) {
+// event builds the record's AuditEvent as a google/fhir/go R4 proto, in
+// x's arena. Parts of it (codings, source, the gateway's reference) are
+// shared between events; all of it is valid only until x is released.
+func (x *build) event() (*ae.AuditEvent, error) {
+	rec := x.rec
 	if !validID(rec.ID) {
 		return nil, fmt.Errorf("balp: record id %q is not a valid FHIR id", rec.ID)
 	}
@@ -123,15 +128,15 @@ func (b *Builder) event(rec *auditrec.Record) (*ae.AuditEvent, error) {
 	}
 	switch rec.Kind {
 	case auditrec.KindRequest:
-		return b.request(rec), nil
+		return x.request(), nil
 	case auditrec.KindHandshake:
-		return b.handshake(rec), nil
+		return x.handshake(), nil
 	case auditrec.KindApplicationStart, auditrec.KindApplicationStop:
-		return b.application(rec), nil
+		return x.application(), nil
 	case auditrec.KindUserLogin, auditrec.KindUserLogout:
-		return b.userAuthentication(rec), nil
+		return x.userAuthentication(), nil
 	case auditrec.KindUserAccountChange:
-		return b.accountChange(rec), nil
+		return x.accountChange(), nil
 	default:
 		return nil, fmt.Errorf("balp: record %s has unknown kind %d", rec.ID, rec.Kind)
 	}

@@ -12,53 +12,43 @@ import (
 // handshake builds the security alert for a refused TLS handshake: DICOM
 // 110113 / 110126 Node Authentication, the client with its address and
 // whatever certificate it presented, the gateway as the destination.
-func (b *Builder) handshake(rec *auditrec.Record) *ae.AuditEvent {
-	ev := b.newEvent(rec, typeSecAlert, actionE, subNodeAuth)
+func (x *build) handshake() *ae.AuditEvent {
+	ev := x.newEvent(typeSecAlert, actionE, subNodeAuth)
 	ev.Outcome = outcomeMinor
-	ev.OutcomeDesc = str(refusalDesc("TLS handshake refused", rec))
-	ev.Agent = []*ae.AuditEvent_Agent{
-		nodeAgent(rec, agentSource, true),
-		b.gatewayAgent(rec, agentDestination, false),
-	}
+	ev.OutcomeDesc = x.str(refusalDesc("TLS handshake refused", x.rec))
+	ev.Agent = append(ev.Agent, x.nodeAgent(agentSource, true), x.gatewayAgent(agentDestination, false))
 	return ev
 }
 
 // application builds DICOM 110100 Application Activity, 110120 Start or
 // 110121 Stop, with the gateway as the application agent.
-func (b *Builder) application(rec *auditrec.Record) *ae.AuditEvent {
+func (x *build) application() *ae.AuditEvent {
 	sub := subAppStart
-	if rec.Kind == auditrec.KindApplicationStop {
+	if x.rec.Kind == auditrec.KindApplicationStop {
 		sub = subAppStop
 	}
-	ev := b.newEvent(rec, typeAppActivity, actionE, sub)
-	ev.Outcome, ev.OutcomeDesc = plainOutcome(rec)
-	ev.Agent = []*ae.AuditEvent_Agent{{
-		Type:      agentApplication,
-		Who:       b.gatewayRef(),
-		Requestor: boolFalse,
-	}}
+	ev := x.newEvent(typeAppActivity, actionE, sub)
+	ev.Outcome, ev.OutcomeDesc = x.plainOutcome()
+	a := x.agent()
+	a.Type, a.Who, a.Requestor = agentApplication, x.b.gw, boolFalse
+	ev.Agent = append(ev.Agent, a)
 	return ev
 }
 
 // userAuthentication builds DICOM 110114 User Authentication, 110122 Login
 // or 110123 Logout: the person as the requestor with their network access
 // point, the gateway as the authenticating application.
-func (b *Builder) userAuthentication(rec *auditrec.Record) *ae.AuditEvent {
-	sub := subLogin
-	what := "login refused"
-	if rec.Kind == auditrec.KindUserLogout {
-		sub = subLogout
-		what = "logout refused"
+func (x *build) userAuthentication() *ae.AuditEvent {
+	sub, what := subLogin, "login refused"
+	if x.rec.Kind == auditrec.KindUserLogout {
+		sub, what = subLogout, "logout refused"
 	}
-	ev := b.newEvent(rec, typeUserAuthentn, actionE, sub)
-	ev.Outcome, ev.OutcomeDesc = plainOutcome(rec)
-	if rec.RefusalModule != "" || rec.RefusalReason != "" {
-		ev.OutcomeDesc = str(refusalDesc(what, rec))
+	ev := x.newEvent(typeUserAuthentn, actionE, sub)
+	ev.Outcome, ev.OutcomeDesc = x.plainOutcome()
+	if refused(x.rec) {
+		ev.OutcomeDesc = x.str(refusalDesc(what, x.rec))
 	}
-	ev.Agent = []*ae.AuditEvent_Agent{
-		userAgent(rec, nil, true, true),
-		b.gatewayAgent(rec, agentApplication, false),
-	}
+	ev.Agent = append(ev.Agent, x.userAgent(nil, true, true), x.gatewayAgent(agentApplication, false))
 	return ev
 }
 
@@ -66,35 +56,35 @@ func (b *Builder) userAuthentication(rec *auditrec.Record) *ae.AuditEvent {
 // Security Attributes Changed: who made the change (Actor, or the gateway
 // itself, e.g. a lockout) as the requestor, and the account as a Security
 // User entity whose description is the change (Action).
-func (b *Builder) accountChange(rec *auditrec.Record) *ae.AuditEvent {
-	ev := b.newEvent(rec, typeSecAlert, accountAction(rec.Action), subUserSecAttrs)
-	ev.Outcome, ev.OutcomeDesc = plainOutcome(rec)
-	desc := "account " + rec.UserID + ": " + nonEmpty(rec.Action, "changed")
+func (x *build) accountChange() *ae.AuditEvent {
+	rec := x.rec
+	ev := x.newEvent(typeSecAlert, accountAction(rec.Action), subUserSecAttrs)
+	var desc *d.String
+	ev.Outcome, desc = x.plainOutcome()
+	text := "account " + rec.UserID + ": " + nonEmpty(rec.Action, "changed")
 	if rec.Actor != "" {
-		desc += " by " + rec.Actor
+		text += " by " + rec.Actor
 	}
-	if rec.RefusalModule != "" || rec.RefusalReason != "" {
-		desc = refusalDesc(desc+": refused", rec)
-	} else if ev.OutcomeDesc != nil {
-		desc += ": " + ev.OutcomeDesc.Value
+	if refused(rec) {
+		text = refusalDesc(text+": refused", rec)
+	} else if desc != nil {
+		text += ": " + desc.Value
 	}
-	ev.OutcomeDesc = str(desc)
+	ev.OutcomeDesc = x.str(text)
 	if rec.Actor != "" {
-		actor := &ae.AuditEvent_Agent{
-			Who:       userRef(rec.Actor, actorName(rec)),
-			Requestor: boolTrue,
-			Network:   ipNetwork(rec.ClientIP),
-		}
-		ev.Agent = append(ev.Agent, actor, b.gatewayAgent(rec, agentApplication, false))
+		actor := x.agent()
+		actor.Who = x.userRef(rec.Actor, actorName(rec))
+		actor.Requestor = boolTrue
+		actor.Network = x.ipNetwork()
+		ev.Agent = append(ev.Agent, actor, x.gatewayAgent(agentApplication, false))
 	} else {
-		ev.Agent = append(ev.Agent, b.gatewayAgent(rec, agentApplication, true))
+		ev.Agent = append(ev.Agent, x.gatewayAgent(agentApplication, true))
 	}
-	ev.Entity = []*ae.AuditEvent_Entity{{
-		Type:        entityPerson,
-		Role:        roleSecUser,
-		What:        userRef(rec.UserID, rec.UserName),
-		Description: str(rec.Action),
-	}}
+	e := x.entity()
+	e.Type, e.Role = entityPerson, roleSecUser
+	e.What = x.userRef(rec.UserID, rec.UserName)
+	e.Description = x.str(rec.Action)
+	ev.Entity = append(x.entsP[:0], e)
 	return ev
 }
 
@@ -119,19 +109,22 @@ func accountAction(action string) *ae.AuditEvent_ActionCode {
 	}
 }
 
+func refused(rec *auditrec.Record) bool { return rec.RefusalModule != "" || rec.RefusalReason != "" }
+
 // plainOutcome is the outcome of a non-request event: a refusal is a
 // minor failure, an error or 5xx a serious one, a 4xx minor, anything else
 // (including no status) success.
-func plainOutcome(rec *auditrec.Record) (*ae.AuditEvent_OutcomeCode, *d.String) {
+func (x *build) plainOutcome() (*ae.AuditEvent_OutcomeCode, *d.String) {
+	rec := x.rec
 	switch {
-	case rec.RefusalModule != "" || rec.RefusalReason != "":
-		return outcomeMinor, str(refusalDesc("refused", rec))
+	case refused(rec):
+		return outcomeMinor, x.str(refusalDesc("refused", rec))
 	case rec.Error != "":
-		return outcomeSerious, str(rec.Error)
+		return outcomeSerious, x.str(rec.Error)
 	case rec.Status >= 500:
-		return outcomeSerious, &d.String{Value: statusText(rec.Status)}
+		return outcomeSerious, x.rawStr(statusText(rec.Status))
 	case rec.Status >= 400:
-		return outcomeMinor, &d.String{Value: statusText(rec.Status)}
+		return outcomeMinor, x.rawStr(statusText(rec.Status))
 	}
 	return outcomeSuccess, nil
 }

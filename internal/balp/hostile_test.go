@@ -3,6 +3,7 @@ package balp
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/crgate/crgate/internal/auditrec"
 	"github.com/crgate/crgate/internal/fhirreq"
@@ -68,4 +69,36 @@ func FuzzEncoders(f *testing.F) {
 		}
 		assertSameBytes(t, fast, ref, rec)
 	})
+}
+
+// TestTimesMatchJSONFormat: instants and dateTimes, written by hand by the
+// fast encoder, match jsonformat's across whole seconds, pre-1970 and the
+// ends of FHIR's year range.
+func TestTimesMatchJSONFormat(t *testing.T) {
+	fast := newTestBuilder(t, testSource())
+	refSrc := testSource()
+	refSrc.JSONFormat = true
+	ref := newTestBuilder(t, refSrc)
+	u := fhirUnmarshaller(t)
+	for _, tm := range []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(2026, 6, 1, 12, 0, 0, 1, time.FixedZone("EAT", 3*3600)),
+	} {
+		rec := served("read", "GET", "/fhir/Patient/1", fhirreq.Interaction{ResourceType: "Patient", ID: "1"})
+		rec.Time, rec.Duration = tm, 1500*time.Microsecond
+		if tm.Year() == 9999 {
+			rec.Duration = time.Hour // the period's end would pass year 9999: no period
+		}
+		assertSameBytes(t, fast, ref, rec)
+		out, err := fast.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Unmarshal(out); err != nil {
+			t.Errorf("%v: %v", tm, err)
+		}
+	}
 }

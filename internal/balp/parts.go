@@ -37,33 +37,27 @@ var (
 // never recorded.
 const incompleteDesc = "completion never recorded: the gateway stopped (e.g. crashed or was killed) while the request was in flight; whether it reached the registry and what was answered is unknown"
 
-// newEvent starts an event with what every event carries.
-func (b *Builder) newEvent(rec *auditrec.Record, typ *d.Coding, action *ae.AuditEvent_ActionCode, sub ...*d.Coding) *ae.AuditEvent {
-	return &ae.AuditEvent{
-		Id:       &d.Id{Value: rec.ID},
-		Type:     typ,
-		Subtype:  sub,
-		Action:   action,
-		Recorded: instant(rec.Time),
-		Source:   b.sourceElem(),
+// newEvent starts the event with what every event carries.
+func (x *build) newEvent(typ *d.Coding, action *ae.AuditEvent_ActionCode, sub ...*d.Coding) *ae.AuditEvent {
+	ev := &x.ev
+	x.id.Value = x.rec.ID
+	ev.Id = &x.id
+	ev.Type = typ
+	if len(sub) > 0 {
+		ev.Subtype = append(x.subs[:0], sub...)
 	}
+	ev.Action = action
+	x.recd = d.Instant{ValueUs: x.rec.Time.UnixMicro(), Timezone: "Z", Precision: d.Instant_MICROSECOND}
+	ev.Recorded = &x.recd
+	ev.Source = x.b.source
+	ev.Agent = x.agentsP[:0]
+	return ev
 }
 
-// sourceElem is AuditEvent.source: the gateway, an application server.
-func (b *Builder) sourceElem() *ae.AuditEvent_Source { return b.source }
-
-// gatewayRef identifies this gateway (source.observer, and the gateway's
-// own agent).
-func (b *Builder) gatewayRef() *d.Reference { return b.gw }
-
-// instant is t as a FHIR instant in UTC with microseconds.
-func instant(t time.Time) *d.Instant {
-	return &d.Instant{ValueUs: t.UnixMicro(), Timezone: "Z", Precision: d.Instant_MICROSECOND}
-}
-
-// dateTime is t as a FHIR dateTime in UTC with microseconds.
-func dateTime(t time.Time) *d.DateTime {
-	return &d.DateTime{ValueUs: t.UnixMicro(), Timezone: "Z", Precision: d.DateTime_MICROSECOND}
+// setDateTime sets dt to t in UTC with microseconds.
+func setDateTime(dt *d.DateTime, t time.Time) *d.DateTime {
+	*dt = d.DateTime{ValueUs: t.UnixMicro(), Timezone: "Z", Precision: d.DateTime_MICROSECOND}
+	return dt
 }
 
 // statusOutcome maps an HTTP status to a BALP outcome: 0 success (1xx–3xx),
@@ -86,107 +80,108 @@ func statusOutcome(status int) *ae.AuditEvent_OutcomeCode {
 // registered id, display name), or else whatever identity the client
 // presented (certificate subject); altId is the presented certificate's
 // SHA-256 fingerprint; network the client's IP address.
-func nodeAgent(rec *auditrec.Record, typ *d.CodeableConcept, requestor bool) *ae.AuditEvent_Agent {
-	a := &ae.AuditEvent_Agent{
-		Type:      typ,
-		Who:       nodeRef(rec),
-		AltId:     str(rec.NodeFingerprint),
-		Name:      str(rec.NodeName),
-		Requestor: boolElem(requestor),
-		Network:   ipNetwork(rec.ClientIP),
-	}
+func (x *build) nodeAgent(typ *d.CodeableConcept, requestor bool) *ae.AuditEvent_Agent {
+	a := x.agent()
+	a.Type = typ
+	a.Who = x.nodeRef()
+	a.AltId = x.str(x.rec.NodeFingerprint)
+	a.Name = x.str(x.rec.NodeName)
+	a.Requestor = boolElem(requestor)
+	a.Network = x.ipNetwork()
 	return a
 }
 
 // nodeRef identifies the client as far as it is known.
-func nodeRef(rec *auditrec.Record) *d.Reference {
-	if id := clean(rec.NodeID); id != "" {
-		disp := str(rec.NodeName)
-		if disp == nil {
-			disp = &d.String{Value: id}
+func (x *build) nodeRef() *d.Reference {
+	r := x.ref()
+	if id := clean(x.rec.NodeID); id != "" {
+		r.Identifier = x.identifier(SystemNodeID, id)
+		if r.Display = x.str(x.rec.NodeName); r.Display == nil {
+			r.Display = x.rawStr(id)
 		}
-		return &d.Reference{
-			Identifier: &d.Identifier{System: &d.Uri{Value: SystemNodeID}, Value: &d.String{Value: id}},
-			Display:    disp,
-		}
+		return r
 	}
-	if s := str(rec.CertSubject); s != nil {
-		return &d.Reference{Display: s}
+	if r.Display = x.str(x.rec.CertSubject); r.Display == nil {
+		r.Display = x.rawStr("unidentified client")
 	}
-	return &d.Reference{Display: &d.String{Value: "unidentified client"}}
+	return r
 }
 
 // userAgent is a person at the admin door (who = account id, an email).
-func userAgent(rec *auditrec.Record, typ *d.CodeableConcept, requestor bool, withNetwork bool) *ae.AuditEvent_Agent {
-	a := &ae.AuditEvent_Agent{
-		Type:      typ,
-		Who:       userRef(rec.UserID, rec.UserName),
-		Name:      str(rec.UserName),
-		Requestor: boolElem(requestor),
-	}
-	if r := clean(rec.UserRole); r != "" {
-		a.Role = []*d.CodeableConcept{{Text: &d.String{Value: r}}}
+func (x *build) userAgent(typ *d.CodeableConcept, requestor, withNetwork bool) *ae.AuditEvent_Agent {
+	a := x.agent()
+	a.Type = typ
+	a.Who = x.userRef(x.rec.UserID, x.rec.UserName)
+	a.Name = x.str(x.rec.UserName)
+	a.Requestor = boolElem(requestor)
+	if r := clean(x.rec.UserRole); r != "" {
+		c := take(x.concepts[:], &x.n.concepts)
+		c.Text = x.rawStr(r)
+		a.Role = append(x.roleP[:0], c)
 	}
 	if withNetwork {
-		a.Network = ipNetwork(rec.ClientIP)
+		a.Network = x.ipNetwork()
 	}
 	return a
 }
 
 // userRef identifies a person by account id.
-func userRef(id, name string) *d.Reference {
-	r := &d.Reference{Display: str(name)}
+func (x *build) userRef(id, name string) *d.Reference {
+	r := x.ref()
+	r.Display = x.str(name)
 	if v := clean(id); v != "" {
-		r.Identifier = &d.Identifier{System: &d.Uri{Value: SystemUserID}, Value: &d.String{Value: v}}
+		r.Identifier = x.identifier(SystemUserID, v)
 		if r.Display == nil {
-			r.Display = &d.String{Value: v}
+			r.Display = x.rawStr(v)
 		}
 	}
 	if r.Display == nil {
-		r.Display = &d.String{Value: "unidentified person"}
+		r.Display = x.rawStr("unidentified person")
 	}
 	return r
 }
 
 // gatewayAgent is the gateway itself as a participant.
-func (b *Builder) gatewayAgent(rec *auditrec.Record, typ *d.CodeableConcept, requestor bool) *ae.AuditEvent_Agent {
-	return &ae.AuditEvent_Agent{
-		Type:      typ,
-		Who:       b.gatewayRef(),
-		Requestor: boolElem(requestor),
-		Network:   hostNetwork(rec),
-	}
+func (x *build) gatewayAgent(typ *d.CodeableConcept, requestor bool) *ae.AuditEvent_Agent {
+	a := x.agent()
+	a.Type = typ
+	a.Who = x.b.gw
+	a.Requestor = boolElem(requestor)
+	a.Network = x.hostNetwork()
+	return a
 }
 
 // serverAgent is the registry the request went to (who and network = the
 // upstream URL), or the gateway when nothing was forwarded.
-func (b *Builder) serverAgent(rec *auditrec.Record, typ *d.CodeableConcept) *ae.AuditEvent_Agent {
-	up := clean(rec.Upstream)
+func (x *build) serverAgent(typ *d.CodeableConcept) *ae.AuditEvent_Agent {
+	up := clean(x.rec.Upstream)
 	if up == "" {
-		return b.gatewayAgent(rec, typ, false)
+		return x.gatewayAgent(typ, false)
 	}
-	return &ae.AuditEvent_Agent{
-		Type:      typ,
-		Who:       &d.Reference{Display: &d.String{Value: up}},
-		Requestor: boolFalse,
-		Network:   &ae.AuditEvent_Agent_Network{Address: &d.String{Value: up}, Type: netURI},
-	}
+	a := x.agent()
+	a.Type = typ
+	a.Who = x.ref()
+	a.Who.Display = x.rawStr(up)
+	a.Requestor = boolFalse
+	a.Network = x.network(up, netURI)
+	return a
 }
 
-func ipNetwork(ip string) *ae.AuditEvent_Agent_Network {
-	s := clean(ip)
+// ipNetwork is the client's IP address, if known.
+func (x *build) ipNetwork() *ae.AuditEvent_Agent_Network {
+	s := clean(x.rec.ClientIP)
 	if s == "" {
 		return nil
 	}
-	return &ae.AuditEvent_Agent_Network{Address: &d.String{Value: s}, Type: netIP}
+	return x.network(s, netIP)
 }
 
 // hostNetwork is the gateway's own network access point as the client
 // addressed it: the SNI name, else the Host header without its port.
-func hostNetwork(rec *auditrec.Record) *ae.AuditEvent_Agent_Network {
-	h := rec.TLSServerName
+func (x *build) hostNetwork() *ae.AuditEvent_Agent_Network {
+	h := x.rec.TLSServerName
 	if h == "" {
-		h = rec.Host
+		h = x.rec.Host
 		if host, _, err := net.SplitHostPort(h); err == nil {
 			h = host
 		}
@@ -195,7 +190,7 @@ func hostNetwork(rec *auditrec.Record) *ae.AuditEvent_Agent_Network {
 	if s == "" {
 		return nil
 	}
-	return &ae.AuditEvent_Agent_Network{Address: &d.String{Value: s}, Type: netMachine}
+	return x.network(s, netMachine)
 }
 
 func boolElem(v bool) *d.Boolean {

@@ -44,12 +44,14 @@ type patient struct {
 // not a valid FHIR id or a well-formed system|value token are skipped:
 // they name no patient, and the raw request is kept in the query entity
 // anyway. It never panics, whatever the URL (fuzzed).
-func patientsOf(rec *auditrec.Record) []patient {
+//
+// The patients are appended to ps[:0] (a reused buffer).
+func patientsOf(rec *auditrec.Record, ps []patient) []patient {
+	ps = ps[:0]
 	in := &rec.FHIR
 	if !in.Valid {
-		return nil
+		return ps
 	}
-	var ps []patient
 	if in.ResourceType == "Patient" && in.ID != "" && validID(in.ID) {
 		ps = append(ps, patient{ID: in.ID})
 	}

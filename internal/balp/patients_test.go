@@ -70,7 +70,7 @@ func TestPatientsOf(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &auditrec.Record{FHIR: tc.in, URI: tc.uri, SearchBody: tc.body}
-			if got := patientsOf(rec); fmtPatients(got) != fmtPatients(tc.want) {
+			if got := patientsOf(rec, nil); fmtPatients(got) != fmtPatients(tc.want) {
 				t.Errorf("patients %v, want %v", got, tc.want)
 			}
 		})
@@ -85,7 +85,7 @@ func TestPatientsBounded(t *testing.T) {
 		ids = append(ids, fmt.Sprint(i))
 	}
 	rec := &auditrec.Record{FHIR: searchOn("Observation"), URI: "/fhir/Observation?patient=" + strings.Join(ids, ",") + "&patient=x&subject=Patient/y"}
-	got := patientsOf(rec)
+	got := patientsOf(rec, nil)
 	if len(got) != maxPatients || got[0].ID != "0" || got[maxPatients-1].ID != fmt.Sprint(maxPatients-1) {
 		t.Errorf("got %d patients %v, want the first %d", len(got), got, maxPatients)
 	}
@@ -109,7 +109,7 @@ func FuzzPatientsOf(f *testing.F) {
 	f.Fuzz(func(t *testing.T, uri, body, rt, code, op string) {
 		in := fhirreq.Interaction{Valid: true, Code: code, ResourceType: rt, Operation: op}
 		rec := &auditrec.Record{Kind: auditrec.KindRequest, ID: "fuzz", Time: testTime, FHIR: in, URI: uri, SearchBody: body, Method: "GET", Status: 200}
-		got := patientsOf(rec)
+		got := patientsOf(rec, nil)
 		if len(got) > maxPatients {
 			t.Fatalf("%d patients", len(got))
 		}

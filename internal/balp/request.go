@@ -13,23 +13,24 @@ import (
 
 // request builds the event for an HTTP request: a BALP RESTful event, or
 // a security alert when a guard refused it.
-func (b *Builder) request(rec *auditrec.Record) *ae.AuditEvent {
+func (x *build) request() *ae.AuditEvent {
+	rec := x.rec
 	if rec.RefusalModule != "" || rec.RefusalReason != "" {
-		return b.refusedRequest(rec)
+		return x.refusedRequest()
 	}
 	in := &rec.FHIR
 	var ev *ae.AuditEvent
 	if in.Valid {
-		ev = b.newEvent(rec, typeRest, restAction(in.Code), restSubtypes(in)...)
+		ev = x.newEvent(typeRest, restAction(in.Code), restSubtypes(in)...)
 	} else {
 		// Not a FHIR interaction (tester UI, admin UI, Elasticsearch…): a
 		// RESTful event without a restful-interaction subtype, since none
 		// would be true.
-		ev = b.newEvent(rec, typeRest, actionE)
+		ev = x.newEvent(typeRest, actionE)
 	}
-	ev.Period = period(rec)
+	ev.Period = x.period()
 	ev.Outcome = statusOutcome(rec.Status)
-	ev.OutcomeDesc = requestOutcomeDesc(rec)
+	ev.OutcomeDesc = x.requestOutcomeDesc()
 
 	// BALP: the client is the Source Role and the server the Destination,
 	// except for read/vread where the roles swap (data flows to the
@@ -39,11 +40,11 @@ func (b *Builder) request(rec *auditrec.Record) *ae.AuditEvent {
 		clientType, serverType = agentDestination, agentSource
 	}
 	person := rec.UserID != ""
-	ev.Agent = append(ev.Agent, nodeAgent(rec, clientType, !person), b.serverAgent(rec, serverType))
+	ev.Agent = append(ev.Agent, x.nodeAgent(clientType, !person), x.serverAgent(serverType))
 	if person {
-		ev.Agent = append(ev.Agent, userAgent(rec, agentUser, true, false))
+		ev.Agent = append(ev.Agent, x.userAgent(agentUser, true, false))
 	}
-	ev.Entity = b.requestEntities(rec)
+	ev.Entity = x.requestEntities()
 	return ev
 }
 
@@ -52,32 +53,34 @@ func (b *Builder) request(rec *auditrec.Record) *ae.AuditEvent {
 // AuthZ-Role (fhir_guard: an authorization decision on the node's
 // scopes), or 110132 Use of Restricted Function (subnet_guard and any
 // other guard).
-func (b *Builder) refusedRequest(rec *auditrec.Record) *ae.AuditEvent {
+func (x *build) refusedRequest() *ae.AuditEvent {
+	rec := x.rec
+	person := rec.UserID != ""
 	var ev *ae.AuditEvent
 	switch rec.RefusalModule {
 	case "node_auth", "tls":
-		ev = b.newEvent(rec, typeSecAlert, actionE, subNodeAuth)
-		ev.Agent = append(ev.Agent, nodeAgent(rec, agentSource, rec.UserID == ""), b.gatewayAgent(rec, agentDestination, false))
+		ev = x.newEvent(typeSecAlert, actionE, subNodeAuth)
+		ev.Agent = append(ev.Agent, x.nodeAgent(agentSource, !person), x.gatewayAgent(agentDestination, false))
 	case "fhir_guard":
 		// BALP's AuthZ pattern: the client application and the
 		// authorization server (the gateway) that denied it.
-		ev = b.newEvent(rec, typeSecAlert, actionE, subAuthZRole)
-		ev.Agent = append(ev.Agent, nodeAgent(rec, agentApplication, rec.UserID == ""), b.gatewayAgent(rec, agentAuthServer, false))
+		ev = x.newEvent(typeSecAlert, actionE, subAuthZRole)
+		ev.Agent = append(ev.Agent, x.nodeAgent(agentApplication, !person), x.gatewayAgent(agentAuthServer, false))
 	default:
-		ev = b.newEvent(rec, typeSecAlert, actionE, subRestrictedFunc)
-		ev.Agent = append(ev.Agent, nodeAgent(rec, agentSource, rec.UserID == ""), b.gatewayAgent(rec, agentDestination, false))
+		ev = x.newEvent(typeSecAlert, actionE, subRestrictedFunc)
+		ev.Agent = append(ev.Agent, x.nodeAgent(agentSource, !person), x.gatewayAgent(agentDestination, false))
 	}
-	if rec.UserID != "" {
-		ev.Agent = append(ev.Agent, userAgent(rec, agentUser, true, false))
+	if person {
+		ev.Agent = append(ev.Agent, x.userAgent(agentUser, true, false))
 	}
-	ev.Period = period(rec)
+	ev.Period = x.period()
 	ev.Outcome = statusOutcome(rec.Status)
 	if rec.Status < 400 {
 		// A refusal is a failure whatever status was (not) recorded.
 		ev.Outcome = outcomeMinor
 	}
-	ev.OutcomeDesc = str(refusalDesc("request refused", rec))
-	ev.Entity = b.requestEntities(rec)
+	ev.OutcomeDesc = x.str(refusalDesc("request refused", rec))
+	ev.Entity = x.requestEntities()
 	return ev
 }
 
@@ -107,14 +110,15 @@ func refusalDesc(what string, rec *auditrec.Record) string {
 
 // requestOutcomeDesc explains a failed request: never completed, the
 // upstream error, or the status.
-func requestOutcomeDesc(rec *auditrec.Record) *d.String {
+func (x *build) requestOutcomeDesc() *d.String {
+	rec := x.rec
 	switch {
 	case rec.Status == auditrec.StatusIncomplete || rec.Status <= 0:
-		return &d.String{Value: incompleteDesc}
+		return x.rawStr(incompleteDesc)
 	case rec.Error != "":
-		return str(rec.Error + " (" + statusText(rec.Status) + ")")
+		return x.str(rec.Error + " (" + statusText(rec.Status) + ")")
 	case rec.Status >= 400:
-		return &d.String{Value: statusText(rec.Status)}
+		return x.rawStr(statusText(rec.Status))
 	}
 	return nil
 }
@@ -135,46 +139,60 @@ func restAction(code string) *ae.AuditEvent_ActionCode {
 	}
 }
 
-// restSubtypes is the restful-interaction code, plus the IHE transaction
-// for PDQm (ITI-78: a Patient search) and PIXm (ITI-83: Patient/$ihe-pix).
+// Subtype lists, shared: the restful-interaction code, plus the IHE
+// transaction for PDQm (ITI-78: a Patient search) and PIXm (ITI-83:
+// Patient/$ihe-pix).
+var (
+	restSubs = func() map[string][]*d.Coding {
+		m := make(map[string][]*d.Coding, len(restfulCodes))
+		for k, c := range restfulCodes {
+			m[k] = []*d.Coding{c}
+		}
+		return m
+	}()
+	pdqmSubs = []*d.Coding{restfulCodes["search-type"], subITI78}
+	pixmSubs = []*d.Coding{restfulCodes["operation"], subITI83}
+)
+
+// restSubtypes is the event's subtype list for interaction in.
 func restSubtypes(in *fhirreq.Interaction) []*d.Coding {
-	code, ok := restfulCodes[in.Code]
-	if !ok {
-		return nil
-	}
 	switch {
 	case in.ResourceType == "Patient" && in.Code == "search-type":
-		return []*d.Coding{code, subITI78}
+		return pdqmSubs
 	case in.ResourceType == "Patient" && in.ID == "" && in.Code == "operation" && in.Operation == "ihe-pix":
-		return []*d.Coding{code, subITI83}
+		return pixmSubs
 	}
-	return []*d.Coding{code}
+	return restSubs[in.Code] // nil for an unknown code: no subtype
 }
 
 // period is when the gateway handled the request.
-func period(rec *auditrec.Record) *d.Period {
-	if rec.Duration <= 0 {
+func (x *build) period() *d.Period {
+	end := x.rec.Time.Add(x.rec.Duration)
+	if x.rec.Duration <= 0 || end.UTC().Year() > 9999 {
 		return nil
 	}
-	return &d.Period{Start: dateTime(rec.Time), End: dateTime(rec.Time.Add(rec.Duration))}
+	x.period_.Start = setDateTime(&x.times[0], x.rec.Time)
+	x.period_.End = setDateTime(&x.times[1], end)
+	return &x.period_
 }
 
 // requestEntities are the query entity (the raw request), the patients
 // the request names, the resource it targets, and its X-Request-Id.
-func (b *Builder) requestEntities(rec *auditrec.Record) []*ae.AuditEvent_Entity {
-	ents := make([]*ae.AuditEvent_Entity, 0, 4)
-	ents = append(ents, b.queryEntity(rec))
-	for _, p := range patientsOf(rec) {
-		ents = append(ents, patientEntity(p))
+func (x *build) requestEntities() []*ae.AuditEvent_Entity {
+	ents := append(x.entsP[:0], x.queryEntity())
+	x.patients = patientsOf(x.rec, x.patients[:0])
+	for _, p := range x.patients {
+		ents = append(ents, x.patientEntity(p))
 	}
-	if e := dataEntity(&rec.FHIR); e != nil {
+	if e := x.dataEntity(); e != nil {
 		ents = append(ents, e)
 	}
-	if id := clean(rec.RequestID); id != "" {
-		ents = append(ents, &ae.AuditEvent_Entity{
-			Type: entityXRequestID,
-			What: &d.Reference{Identifier: &d.Identifier{Value: &d.String{Value: id}}},
-		})
+	if id := clean(x.rec.RequestID); id != "" {
+		e := x.entity()
+		e.Type = entityXRequestID
+		e.What = x.ref()
+		e.What.Identifier = x.identifier("", id)
+		ents = append(ents, e)
 	}
 	return ents
 }
@@ -184,48 +202,50 @@ func (b *Builder) requestEntities(rec *auditrec.Record) []*ae.AuditEvent_Entity 
 // space and the request URI, and for a POST _search a blank line and the
 // form body. Longer than MaxQueryBytes, it is cut and the description says
 // so.
-func (b *Builder) queryEntity(rec *auditrec.Record) *ae.AuditEvent_Entity {
+func (x *build) queryEntity() *ae.AuditEvent_Entity {
+	rec, max := x.rec, x.b.src.MaxQueryBytes
 	n := len(rec.Method) + 1 + len(rec.URI)
 	if rec.SearchBody != "" {
 		n += 2 + len(rec.SearchBody)
 	}
-	q := make([]byte, 0, min(n, b.src.MaxQueryBytes))
-	q = append(q, rec.Method...)
+	q := append(x.qbuf[:0], rec.Method...)
 	q = append(q, ' ')
 	q = append(q, rec.URI...)
 	if rec.SearchBody != "" {
 		q = append(q, "\n\n"...)
 		q = append(q, rec.SearchBody...)
 	}
-	e := &ae.AuditEvent_Entity{Type: entitySystemObj, Role: roleQuery}
-	if len(q) > b.src.MaxQueryBytes {
-		q = q[:b.src.MaxQueryBytes]
-		e.Description = &d.String{Value: "request truncated to its first " + strconv.Itoa(b.src.MaxQueryBytes) + " of " + strconv.Itoa(n) + " bytes"}
+	x.qbuf = q
+	e := x.entity()
+	e.Type, e.Role = entitySystemObj, roleQuery
+	if len(q) > max {
+		q = q[:max]
+		e.Description = x.rawStr("request truncated to its first " + strconv.Itoa(max) + " of " + strconv.Itoa(n) + " bytes")
 	}
-	e.Query = &d.Base64Binary{Value: q}
+	x.q.Value = q
+	e.Query = &x.q
 	return e
 }
 
 // patientEntity is BALP's patient entity: what = Reference(Patient/id), or
 // the patient's business identifier.
-func patientEntity(p patient) *ae.AuditEvent_Entity {
-	what := &d.Reference{}
+func (x *build) patientEntity(p patient) *ae.AuditEvent_Entity {
+	e := x.entity()
+	e.Type, e.Role = entityPerson, rolePatient
 	if p.ID != "" {
-		what.Reference = &d.Reference_Uri{Uri: &d.String{Value: "Patient/" + p.ID}}
+		e.What = x.refTo("Patient/" + p.ID)
 	} else {
-		id := &d.Identifier{Value: &d.String{Value: p.Value}}
-		if p.System != "" {
-			id.System = &d.Uri{Value: p.System}
-		}
-		what.Identifier = id
+		e.What = x.ref()
+		e.What.Identifier = x.identifier(p.System, p.Value)
 	}
-	return &ae.AuditEvent_Entity{Type: entityPerson, Role: rolePatient, What: what}
+	return e
 }
 
 // dataEntity is the resource an instance-level interaction targets (other
 // than a Patient, which is the patient entity): what =
 // Reference(Type/id[/_history/v]).
-func dataEntity(in *fhirreq.Interaction) *ae.AuditEvent_Entity {
+func (x *build) dataEntity() *ae.AuditEvent_Entity {
+	in := &x.rec.FHIR
 	if !in.Valid || in.ID == "" || in.ResourceType == "Patient" || !validType(in.ResourceType) || !validID(in.ID) {
 		return nil
 	}
@@ -233,11 +253,10 @@ func dataEntity(in *fhirreq.Interaction) *ae.AuditEvent_Entity {
 	if in.VersionID != "" && validID(in.VersionID) {
 		ref += "/_history/" + in.VersionID
 	}
-	return &ae.AuditEvent_Entity{
-		Type: entitySystemObj,
-		Role: roleDomainRes,
-		What: &d.Reference{Reference: &d.Reference_Uri{Uri: &d.String{Value: ref}}},
-	}
+	e := x.entity()
+	e.Type, e.Role = entitySystemObj, roleDomainRes
+	e.What = x.refTo(ref)
+	return e
 }
 
 // validType reports whether s looks like a FHIR resource type name.
