@@ -100,3 +100,37 @@ func assertSameBytes(t *testing.T, fast, ref *Builder, r *auditrec.Record) {
 		t.Fatalf("fast encoder differs from jsonformat:\nfast:       %s\njsonformat: %s", a, b)
 	}
 }
+
+// TestUnmarshallerRejectsBroken is the negative control for the Go-side
+// validation: google/fhir/go's unmarshaller must refuse events that break
+// R4, or passing it proves nothing.
+func TestUnmarshallerRejectsBroken(t *testing.T) {
+	b := newTestBuilder(t, testSource())
+	good, err := b.Marshal(goldenCases()[0].rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := fhirUnmarshaller(t)
+	for name, mutate := range map[string]func(ev map[string]any){
+		"no-requestor": func(ev map[string]any) { delete(ev["agent"].([]any)[0].(map[string]any), "requestor") },
+		"bad-outcome":  func(ev map[string]any) { ev["outcome"] = "5" },
+		"bad-action":   func(ev map[string]any) { ev["action"] = "X" },
+		"bad-id":       func(ev map[string]any) { ev["id"] = "not an id!" },
+		"bad-recorded": func(ev map[string]any) { ev["recorded"] = "2026-11-23 10:00" },
+		"unknown-elem": func(ev map[string]any) { ev["severity"] = "high" },
+		"no-recorded":  func(ev map[string]any) { delete(ev, "recorded") },
+	} {
+		var ev map[string]any
+		if err := json.Unmarshal(good, &ev); err != nil {
+			t.Fatal(err)
+		}
+		mutate(ev)
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Unmarshal(raw); err == nil {
+			t.Errorf("%s: google/fhir/go accepted a broken event", name)
+		}
+	}
+}
