@@ -151,6 +151,10 @@ func TestRestfulMapping(t *testing.T) {
 			[]string{"restful-interaction#transaction"}, []string{"DCM#110153/requestor", "DCM#110152"}},
 		{"ok/batch", "batch", "POST", fhirreq.Interaction{}, "E",
 			[]string{"restful-interaction#batch"}, []string{"DCM#110153/requestor", "DCM#110152"}},
+		{"ok/compartment-search-not-iti78", "search-type", "GET", fhirreq.Interaction{ResourceType: "Patient", ID: "1", Compartment: "Observation"}, "E",
+			[]string{"restful-interaction#search-type"}, []string{"DCM#110153/requestor", "DCM#110152"}},
+		{"ok/batch-or-transaction-no-subtype", "batch-or-transaction", "POST", fhirreq.Interaction{}, "E",
+			nil, []string{"DCM#110153/requestor", "DCM#110152"}},
 		{"ok/unknown-code-no-subtype", "frobnicate", "GET", fhirreq.Interaction{}, "E",
 			nil, []string{"DCM#110153/requestor", "DCM#110152"}},
 	}

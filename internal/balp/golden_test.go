@@ -39,7 +39,7 @@ func newTestBuilder(t testing.TB, src Source) *Builder {
 
 // TestGolden builds each case's event and compares it with
 // testdata/<case>.json (indented there for review; compared as compact
-// JSON). Run with -update to rewrite them.
+// JSON). Rewrite them with: go test ./internal/balp -run TestGolden -update
 func TestGolden(t *testing.T) {
 	b := newTestBuilder(t, testSource())
 	u := fhirUnmarshaller(t)

@@ -157,12 +157,17 @@ var (
 // restSubtypes is the event's subtype list for interaction in.
 func restSubtypes(in *fhirreq.Interaction) []*d.Coding {
 	switch {
-	case in.ResourceType == "Patient" && in.Code == "search-type":
+	case in.ResourceType == "Patient" && in.ID == "" && in.Code == "search-type":
+		// Patient/123/Observation is search-type too (a compartment
+		// search on Observation), but no PDQm query.
 		return pdqmSubs
 	case in.ResourceType == "Patient" && in.ID == "" && in.Code == "operation" && in.Operation == "ihe-pix":
 		return pixmSubs
 	}
-	return restSubs[in.Code] // nil for an unknown code: no subtype
+	// nil for a code outside restful-interaction, e.g. fhirreq's
+	// provisional "batch-or-transaction" when nothing read the Bundle: no
+	// subtype rather than a guess.
+	return restSubs[in.Code]
 }
 
 // period is when the gateway handled the request.
