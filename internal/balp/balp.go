@@ -1,8 +1,10 @@
 // Package balp turns an audit record into a FHIR R4 AuditEvent following
 // the IHE Basic Audit Log Patterns (BALP) and DICOM security-alert codes,
-// built with github.com/google/fhir/go's R4 protos and marshalled with its
-// jsonformat. It is the one place that knows those codes; it runs off the
-// request path (in the audit pipeline's workers), never in a handler.
+// built with github.com/google/fhir/go's R4 protos and written as exactly
+// the JSON its jsonformat marshaller writes (by a typed encoder ~40 times
+// faster, see encode.go). It is the one place that knows those codes; it
+// runs off the request path (in the audit pipeline's workers), never in a
+// handler.
 //
 // docs/audit_events.md lists which record becomes which event.
 package balp
@@ -36,8 +38,9 @@ type Source struct {
 	MaxQueryBytes int
 	// JSONFormat selects google/fhir/go's jsonformat marshaller instead of
 	// the fast encoder. Both produce the same bytes (tests prove it on every
-	// golden event and under fuzzing); jsonformat is reflection-driven and
-	// roughly ten times slower. For tests and diagnosis.
+	// golden event and under fuzzing); jsonformat is reflection-driven,
+	// ~40 times slower and ~780 allocations per event. For tests and
+	// diagnosis.
 	JSONFormat bool
 }
 

@@ -15,7 +15,7 @@ import (
 // for byte what google/fhir/go's jsonformat.Marshaller writes (object keys
 // in sorted order, Go's JSON string escaping without HTML escaping), but
 // with direct field access instead of protobuf reflection: jsonformat
-// spends ~800 allocations and tens of microseconds per event walking
+// spends ~780 allocations and ~160 µs of CPU per event walking
 // descriptors and building maps, which alone would cap the audit pipeline
 // far below its 20,000 events/s target on two cores.
 //
