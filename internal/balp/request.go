@@ -208,28 +208,34 @@ func (x *build) requestEntities() []*ae.AuditEvent_Entity {
 // form body. Longer than MaxQueryBytes, it is cut and the description says
 // so.
 func (x *build) queryEntity() *ae.AuditEvent_Entity {
-	rec, max := x.rec, x.b.src.MaxQueryBytes
+	rec, limit := x.rec, x.b.src.MaxQueryBytes
 	n := len(rec.Method) + 1 + len(rec.URI)
 	if rec.SearchBody != "" {
 		n += 2 + len(rec.SearchBody)
 	}
-	q := append(x.qbuf[:0], rec.Method...)
-	q = append(q, ' ')
-	q = append(q, rec.URI...)
-	if rec.SearchBody != "" {
-		q = append(q, "\n\n"...)
-		q = append(q, rec.SearchBody...)
+	// Copy no more than is kept: a huge URI or body costs no more than
+	// MaxQueryBytes here.
+	q := x.qbuf[:0]
+	for _, part := range [...]string{rec.Method, " ", rec.URI, sep(rec.SearchBody), rec.SearchBody} {
+		q = append(q, part[:min(len(part), limit-len(q))]...)
 	}
 	x.qbuf = q
 	e := x.entity()
 	e.Type, e.Role = entitySystemObj, roleQuery
-	if len(q) > max {
-		q = q[:max]
-		e.Description = x.rawStr("request truncated to its first " + strconv.Itoa(max) + " of " + strconv.Itoa(n) + " bytes")
+	if n > limit {
+		e.Description = x.rawStr("request truncated to its first " + strconv.Itoa(limit) + " of " + strconv.Itoa(n) + " bytes")
 	}
 	x.q.Value = q
 	e.Query = &x.q
 	return e
+}
+
+// sep is the blank line between the request line and a body, if any.
+func sep(body string) string {
+	if body == "" {
+		return ""
+	}
+	return "\n\n"
 }
 
 // patientEntity is BALP's patient entity: what = Reference(Patient/id), or
