@@ -116,4 +116,3 @@ func (r *reader) close() {
 		r.f = nil
 	}
 }
-
