@@ -259,8 +259,8 @@ func (a *App) Validate() error {
 	default:
 		return fmt.Errorf("when_full: %q: want %q or %q", a.WhenFull, FailClosed, FailOpen)
 	}
-	if a.SpoolMaxSize < 1<<20 {
-		return fmt.Errorf("spool_max_size: %d bytes is below the 1 MiB minimum", a.SpoolMaxSize)
+	if a.SpoolMaxSize < 256<<10 {
+		return fmt.Errorf("spool_max_size: %d bytes is below the 256 KiB minimum", a.SpoolMaxSize)
 	}
 	if a.SegmentSize < 64<<10 || a.SegmentSize > a.SpoolMaxSize {
 		return fmt.Errorf("segment_size: %d bytes: want 64 KiB up to spool_max_size", a.SegmentSize)

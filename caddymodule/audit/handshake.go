@@ -33,10 +33,11 @@ func init() {
 // audit event with the peer's address, the SNI, the presented
 // certificate's subject and fingerprint, and the reason.
 //
-// It must come right after `tls` in the server's listener_wrappers:
+// It must come after `tls` in the server's listener_wrappers, which is
+// where Caddy puts it when `tls` is not named (Caddy refuses `tls` named
+// first, as that is its default place):
 //
 //	listener_wrappers {
-//		tls
 //		handshake_audit
 //	}
 //
@@ -263,7 +264,7 @@ func classifyHandshakeError(err error, timedOut bool) (reason, detail string) {
 	case errors.As(err, &invalid):
 		switch invalid.Reason {
 		case x509.Expired:
-			if strings.Contains(msg, "not yet valid") {
+			if invalid.Cert != nil && now().Before(invalid.Cert.NotBefore) {
 				return "certificate_not_yet_valid", detail
 			}
 			return "certificate_expired", detail
