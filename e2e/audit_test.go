@@ -522,4 +522,3 @@ func TestAuditSurvivesKill9(t *testing.T) {
 		t.Fatalf("verify after kill -9 and restart: %v\n%s", err, out)
 	}
 }
-

@@ -310,10 +310,22 @@ func (a *App) Stop() error {
 		a.drain(time.Duration(a.DrainTimeout))
 	}
 	a.cancel()
-	a.wg.Wait()
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+		// A sink stuck in a call that ignores its context (e.g. a write to
+		// a dead file system): do not hold up the gateway's stop. Its
+		// cursor stays where it was; the events are offered again later.
+		a.logger.Error("an audit sink did not return after stopping; leaving it behind", zap.Duration("waited", stopWait))
+	}
 	a.cancel = nil
 	return nil
 }
+
+// stopWait bounds how long Stop waits for the delivery loops to return.
+const stopWait = 5 * time.Second
 
 // drain waits until every sink has taken what the spool holds, or limit.
 func (a *App) drain(limit time.Duration) {
