@@ -95,6 +95,7 @@ type spool struct {
 	notify      chan struct{}
 	err         error // sticky write error: the spool accepts nothing more
 	stopping    bool
+	commits     int // group commits (write + fsync) done, for tests and stats
 	cursors     map[string]*cursor
 
 	kick    chan struct{}
@@ -127,6 +128,10 @@ func (s *spool) append(kind byte, startID uint64, rec *auditrec.Record, hard, wa
 	<-b.done
 	return id, b.err
 }
+
+// testHookBeforeWrite, when set by a test, runs in the writer before each
+// group commit's write.
+var testHookBeforeWrite func()
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
@@ -233,6 +238,9 @@ func (s *spool) writer() {
 		seg, f := s.segs[len(s.segs)-1], s.active
 		s.mu.Unlock()
 
+		if testHookBeforeWrite != nil {
+			testHookBeforeWrite()
+		}
 		_, err := f.Write(buf)
 		if err == nil {
 			err = f.Sync()
@@ -245,6 +253,7 @@ func (s *spool) writer() {
 			b.err = s.err
 		}
 		seg.size += int64(len(buf))
+		s.commits++
 		if lastSeq != 0 {
 			seg.lastSeq = lastSeq
 			s.written = lastSeq
