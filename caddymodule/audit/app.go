@@ -43,7 +43,7 @@ const (
 const (
 	defaultMaxSize      = 1 << 30
 	defaultSegmentSize  = 16 << 20
-	defaultBatchSize    = 256
+	defaultBatchSize    = 1024
 	defaultRetryMin     = 100 * time.Millisecond
 	defaultRetryMax     = 30 * time.Second
 	defaultDrainTimeout = 5 * time.Second
@@ -97,7 +97,7 @@ type App struct {
 	ObserverID   string `json:"observer_id,omitempty"`
 	ObserverName string `json:"observer_name,omitempty"`
 
-	// BatchSize is the most events handed to a sink at once (default 256).
+	// BatchSize is the most events handed to a sink at once (default 1024).
 	BatchSize int `json:"batch_size,omitempty"`
 
 	// RetryMin and RetryMax bound the exponential backoff after a failed
