@@ -405,15 +405,20 @@ func (a *App) recordApp(rec *auditrec.Record) error {
 // when even the reserve is exhausted.
 func (a *App) recordAlert(rec *auditrec.Record) {
 	if _, err := a.spool.append(frameEvent, 0, rec, true, false); err != nil {
-		reason := "spool_error"
-		if errors.Is(err, ErrSpoolFull) {
-			reason = "spool_full"
-		}
+		reason := spoolErrReason(err)
 		drops.WithLabelValues(reason).Inc()
 		a.logger.Error("audit record of a refused handshake dropped", zap.String("reason", reason), zap.Error(err))
 		return
 	}
 	countRecorded(rec.Kind)
+}
+
+// spoolErrReason is the metric and refusal label of a spool error.
+func spoolErrReason(err error) string {
+	if errors.Is(err, ErrSpoolFull) {
+		return "spool_full"
+	}
+	return "spool_error"
 }
 
 var (
