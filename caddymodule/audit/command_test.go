@@ -138,4 +138,3 @@ func TestAuditCommands(t *testing.T) {
 		}
 	})
 }
-
