@@ -570,3 +570,60 @@ func TestAuditSpoolSurvivesReload(t *testing.T) {
 		t.Fatalf("no reload in the log")
 	}
 }
+
+// TestAuditGracefulStop stops crgate (SIGTERM) while a request waits on a
+// slow registry: the request is answered, its event is complete (not
+// incomplete), and the application stop is the last event, in the file
+// before the process exits.
+func TestAuditGracefulStop(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gatewayOptions{})
+	if err := sim.DelayNext(context.Background(), g.sim.control, 1500*time.Millisecond, 1); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	c := g.client(t, "alpha")
+	go func() {
+		st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID("graceful-slow"))
+		done <- result{st, err}
+	}()
+	waitFor(t, "the slow request to reach the registry", 10*time.Second, func() bool {
+		for _, r := range g.sim.records(t) {
+			if http.Header(r.Headers).Get("X-Request-Id") == "graceful-slow" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := g.process.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.process.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("crgate did not stop")
+	}
+	if r := <-done; r.err != nil || r.status != 200 {
+		t.Fatalf("the request in flight at the stop: %d %v", r.status, r.err)
+	}
+	evs := auditEvents(t, g.auditFile())
+	slow, stop := -1, -1
+	for i, ev := range evs {
+		if ev.requestID() == "graceful-slow" {
+			if slow >= 0 || ev.Outcome != "0" {
+				t.Fatalf("slow request's event: second %v, outcome %s", slow >= 0, ev.Outcome)
+			}
+			slow = i
+		}
+		if ev.codes() == "110100/110121" {
+			stop = i
+		}
+	}
+	if slow < 0 || stop != len(evs)-1 || slow > stop {
+		t.Fatalf("slow request's event at %d, application stop at %d of %d events; want the stop last, after it", slow, stop, len(evs))
+	}
+}

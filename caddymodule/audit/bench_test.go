@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func BenchmarkHandler(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.close()
-			h := &Handler{app: &App{spool: s, sync: mode == DurabilitySync, logger: zap.NewNop()}, logger: zap.NewNop(), MaxSearchBody: defaultMaxSearchBody}
+			h := &Handler{app: &App{inflight: new(atomic.Int64), spool: s, sync: mode == DurabilitySync, logger: zap.NewNop()}, logger: zap.NewNop(), MaxSearchBody: defaultMaxSearchBody}
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 				w.WriteHeader(200)
 				return nil
@@ -78,7 +79,7 @@ func BenchmarkPipelineFileSink(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			app := &App{spool: s, builder: builder, cache: newEventCache(8192), logger: zap.NewNop(), BatchSize: defaultBatchSize,
+			app := &App{inflight: new(atomic.Int64), spool: s, builder: builder, cache: newEventCache(8192), logger: zap.NewNop(), BatchSize: defaultBatchSize,
 				RetryMin: caddy.Duration(defaultRetryMin), RetryMax: caddy.Duration(defaultRetryMax),
 				sinks: []*sinkRun{{name: "file", sink: fs, cursor: cur, reader: s.newReader()}}}
 			rec := testRecord(1)
@@ -102,8 +103,7 @@ func BenchmarkPipelineFileSink(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
-			app.cancel()
-			app.wg.Wait()
+			app.stopDelivery()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -30,7 +31,7 @@ func testHandler(t *testing.T, sync, failOpen bool, maxBytes int64) (*Handler, *
 	t.Helper()
 	s := testSpool(t, t.TempDir(), maxBytes)
 	core, logs := observer.New(zapcore.DebugLevel)
-	app := &App{spool: s, sync: sync, failOpen: failOpen, logger: zap.NewNop()}
+	app := &App{inflight: new(atomic.Int64), spool: s, sync: sync, failOpen: failOpen, logger: zap.NewNop()}
 	return &Handler{app: app, logger: zap.New(core), MaxSearchBody: defaultMaxSearchBody}, s, logs
 }
 
