@@ -92,7 +92,7 @@ func TestSinkDispatchToOtherModules(t *testing.T) {
 // module name, the application start, a record through the Recorder
 // interface, and the application stop, delivered in that order.
 func TestAppLifecycle(t *testing.T) {
-	target := "lifecycle-" + t.Name()
+	target := "lifecycle-" + newUUID()
 	cfg := map[string]any{
 		"admin": map[string]any{"disabled": true},
 		"apps": map[string]any{"audit": map[string]any{
