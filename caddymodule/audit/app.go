@@ -123,6 +123,7 @@ type App struct {
 	poolKey  string
 	opened   bool          // this app opened the spool (not a reload sharing it)
 	inflight *atomic.Int64 // requests inside this config's audit handlers
+	cleaned  bool
 	builder  *balp.Builder
 	cache    *eventCache
 	logger   *zap.Logger
@@ -376,9 +377,10 @@ func (a *App) drain(limit time.Duration) {
 // Cleanup releases the cursors and this app's use of the spool; the last
 // user closes it.
 func (a *App) Cleanup() error {
-	if a.spool == nil {
+	if a.spool == nil || a.cleaned {
 		return nil
 	}
+	a.cleaned = true
 	a.stopDelivery()
 	for _, s := range a.sinks {
 		if s.cursor != nil {
@@ -388,8 +390,11 @@ func (a *App) Cleanup() error {
 			s.reader.close()
 		}
 	}
+	// a.spool stays set: a handler of this config still finishing a
+	// request after a reload's grace period appends to the shared spool,
+	// or, once it is closed, gets an error (counted as a drop), never a
+	// nil pointer.
 	_, err := spools.Delete(a.poolKey)
-	a.spool = nil
 	return err
 }
 
