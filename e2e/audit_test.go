@@ -627,3 +627,25 @@ func TestAuditGracefulStop(t *testing.T) {
 		t.Fatalf("slow request's event at %d, application stop at %d of %d events; want the stop last, after it", slow, stop, len(evs))
 	}
 }
+
+// TestAuditAsyncDurability runs the pipeline with durability async: every
+// request still has its event.
+func TestAuditAsyncDurability(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gatewayOptions{env: map[string]string{"CRGATE_AUDIT_DURABILITY": "async"}})
+	for i := range 5 {
+		id := fmt.Sprintf("async-%d", i)
+		if st, _, err := get(g.client(t, "alpha", http2), g.url("/fhir/Patient?_count=1"), withRequestID(id)); err != nil || st != 200 {
+			t.Fatalf("%s: %d %v", id, st, err)
+		}
+	}
+	evs := waitAuditEvents(t, g, 5)
+	for i, ev := range evs {
+		if want := fmt.Sprintf("async-%d", i); ev.requestID() != want || ev.Outcome != "0" {
+			t.Errorf("event %d: request id %q outcome %s, want %s outcome 0", i, ev.requestID(), ev.Outcome, want)
+		}
+	}
+	if !g.logged(`"durability":"async"`) {
+		t.Error("the gateway did not run with durability async")
+	}
+}
