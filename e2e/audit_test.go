@@ -225,7 +225,7 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 	// A request refused by node_auth (the node was disabled while its
 	// connection stayed open).
 	keepAlive := g.client(t, "bravo", http1)
-	if st, _, err := get(keepAlive, g.url("/fhir/metadata"), withRequestID("e2e-bravo-ok")); err != nil || st != 200 {
+	if st, _, err := get(keepAlive, g.url("/fhir/Patient?_count=1"), withRequestID("e2e-bravo-ok")); err != nil || st != 200 {
 		t.Fatalf("bravo: %d %v", st, err)
 	}
 	step(want{requestID: "e2e-bravo-ok", codes: "rest", outcome: "0", node: "bravo"})
@@ -377,7 +377,7 @@ func TestAuditSpoolFullFailsClosed(t *testing.T) {
 	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfileArg(gatewayOptions{}), "--adapter", "caddyfile")
 	c := g.client(t, "alpha", http2)
 	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		st, _, err := get(c, g.url("/fhir/metadata"), nil)
+		st, _, err := get(c, g.url("/fhir/Patient?_count=1"), nil)
 		return err == nil && st == 200
 	})
 	full := false
@@ -535,7 +535,7 @@ func TestAuditSpoolSurvivesReload(t *testing.T) {
 	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfileArg(gatewayOptions{}), "--adapter", "caddyfile")
 	c := g.client(t, "alpha")
 	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		st, _, err := get(c, g.url("/fhir/metadata"), withRequestID("reload-warmup"))
+		st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID("reload-warmup"))
 		return err == nil && st == 200
 	})
 	if st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID("reload-before")); err != nil || st != 200 {
