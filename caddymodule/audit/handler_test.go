@@ -299,3 +299,25 @@ func TestHandlerKeepsFlusherAndHijacker(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerSpoolWriteErrorFailsClosed breaks the spool's file under it
+// (as a full or failing disk would): the request is refused, not
+// forwarded, under fail_open too (only a full spool may be passed over).
+func TestHandlerSpoolWriteErrorFailsClosed(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		h, s, _ := testHandler(t, true, failOpen, 64<<20)
+		s.mu.Lock()
+		_ = s.active.Close()
+		s.mu.Unlock()
+		for range 2 { // the error is sticky
+			called := false
+			err := h.ServeHTTP(httptest.NewRecorder(), caddyRequest("GET", "/fhir/Patient", nil),
+				caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { called = true; return nil }))
+			var ref *gate.Refusal
+			var he caddyhttp.HandlerError
+			if called || !errors.As(err, &he) || he.StatusCode != 503 || !errors.As(err, &ref) || ref.Reason != "spool_error" {
+				t.Fatalf("fail_open=%v: forwarded %v, err %v", failOpen, called, err)
+			}
+		}
+	}
+}
