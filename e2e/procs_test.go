@@ -221,6 +221,7 @@ func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []strin
 		"CRGATE_ADMIN_SITE_PORT": fmt.Sprint(g.adminSite),
 		"CRGATE_UPSTREAM":        upstream,
 		"CRGATE_RELOAD_INTERVAL": "100ms",
+		"CRGATE_AUDIT_DIR":       filepath.Join(g.certs, "audit"),
 	}
 	for k, v := range opts.env {
 		vars[k] = v
