@@ -166,12 +166,12 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 		if st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID(id)); err != nil || st != 200 {
 			t.Fatalf("search: %d %v", st, err)
 		}
-		step(want{requestID: id, codes: "rest", outcome: "0", node: "alpha"})
+		step(want{requestID: id, codes: "rest/search-type/ITI-78", outcome: "0", node: "alpha"})
 		id = fmt.Sprintf("e2e-read-%d", i)
 		if st, _, err := get(c, g.url("/fhir/Patient/p-0001"), withRequestID(id)); err != nil || st != 200 {
 			t.Fatalf("read: %d %v", st, err)
 		}
-		step(want{requestID: id, codes: "rest", outcome: "0", node: "alpha"})
+		step(want{requestID: id, codes: "rest/read", outcome: "0", node: "alpha"})
 	}
 
 	// The registry fails: the event says so (serious failure).
@@ -181,7 +181,7 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 	if st, _, err := get(g.client(t, "alpha"), g.url("/fhir/Patient?_count=1"), withRequestID("e2e-upstream-502")); err != nil || st != 502 {
 		t.Fatalf("failing upstream: %d %v", st, err)
 	}
-	step(want{requestID: "e2e-upstream-502", codes: "rest", outcome: "8", node: "alpha"})
+	step(want{requestID: "e2e-upstream-502", codes: "rest/search-type/ITI-78", outcome: "8", node: "alpha"})
 
 	// A client-given request id that could inject into logs is replaced.
 	c := g.client(t, "alpha")
@@ -200,7 +200,7 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 	if got := http.Header(recs[len(recs)-1].Headers).Get("X-Request-Id"); got != minted {
 		t.Fatalf("upstream X-Request-Id = %q, want the minted %q", got, minted)
 	}
-	step(want{requestID: minted, codes: "rest", outcome: "0", node: "alpha"})
+	step(want{requestID: minted, codes: "rest/search-type/ITI-78", outcome: "0", node: "alpha"})
 
 	// Refused handshakes: security alerts with the reason.
 	for _, hs := range []struct{ cert, desc string }{
@@ -228,7 +228,7 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 	if st, _, err := get(keepAlive, g.url("/fhir/Patient?_count=1"), withRequestID("e2e-bravo-ok")); err != nil || st != 200 {
 		t.Fatalf("bravo: %d %v", st, err)
 	}
-	step(want{requestID: "e2e-bravo-ok", codes: "rest", outcome: "0", node: "bravo"})
+	step(want{requestID: "e2e-bravo-ok", codes: "rest/search-type/ITI-78", outcome: "0", node: "bravo"})
 	if out, err := crgate("clients", "disable", "--file", g.clients, "--id", "bravo"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -241,6 +241,26 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 		t.Fatalf("the refused request reached the registry")
 	}
 	step(want{requestID: "e2e-bravo-refused", codes: "110113/110126", outcome: "4", desc: "node_disabled"})
+
+	// Requests fhir_guard refuses: an interaction the node has no scope
+	// for, and an ambiguous spelling. Neither reaches the registry; each is
+	// one authorization-failure event naming the rule.
+	before = len(g.sim.records(t))
+	del, _ := http.NewRequest(http.MethodDelete, g.url("/fhir/Patient/p-0001"), nil)
+	del.Header.Set("X-Request-Id", "e2e-guard-scope")
+	resp, err = g.client(t, "alpha").Do(del)
+	if err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("DELETE without the scope: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	step(want{requestID: "e2e-guard-scope", codes: "110113/", outcome: "4", node: "alpha", desc: "fhir_guard"})
+	if st, _, err := get(g.client(t, "alpha"), g.url("/fhir/Patient;jsessionid=x"), withRequestID("e2e-guard-ambiguous")); err != nil || st != http.StatusBadRequest {
+		t.Fatalf("ambiguous path: %d %v", st, err)
+	}
+	step(want{requestID: "e2e-guard-ambiguous", codes: "110113/", outcome: "4", node: "alpha", desc: "semicolon"})
+	if n := len(g.sim.records(t)); n != before {
+		t.Fatalf("a request fhir_guard refused reached the registry")
+	}
 
 	evs := requestEvents(auditEvents(t, g.auditFile()))
 	if len(evs) != len(wants) {
@@ -303,13 +323,14 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 		if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"outcome":"8"`) {
 			t.Errorf("search --node alpha --outcome 8: %v\n%s", err, out)
 		}
+		// Six handshake or node_auth alerts and two fhir_guard refusals.
 		out, err = crgate("audit", "export", "--type", "110113", g.auditFile())
 		var bundle struct {
 			ResourceType, Type string
 			Total              int
 			Entry              []json.RawMessage
 		}
-		if err != nil || json.Unmarshal([]byte(out), &bundle) != nil || bundle.ResourceType != "Bundle" || bundle.Total != 6 || len(bundle.Entry) != 6 {
+		if err != nil || json.Unmarshal([]byte(out), &bundle) != nil || bundle.ResourceType != "Bundle" || bundle.Total != 8 || len(bundle.Entry) != 8 {
 			t.Errorf("export --type 110113: %v, bundle %+v\n%.500s", err, bundle, out)
 		}
 	})

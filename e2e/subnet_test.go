@@ -172,6 +172,38 @@ func TestAdminSiteAdmitsOnlyListedSubnets(t *testing.T) {
 			t.Fatalf("metrics lack %q", want)
 		}
 	})
+
+	t.Run("every-refusal-audited", func(t *testing.T) {
+		// Each refused request is one security-alert event naming the rule
+		// and the address it came from.
+		var evs []auditEvent
+		waitFor(t, "the refusals' audit events", 20*time.Second, func() bool {
+			evs = evs[:0]
+			for _, ev := range requestEvents(auditEvents(t, g.auditFile())) {
+				if strings.Contains(ev.OutcomeDesc, "subnet_guard") {
+					evs = append(evs, ev)
+				}
+			}
+			return len(evs) >= refusals
+		})
+		if len(evs) != refusals {
+			t.Fatalf("%d subnet_guard audit events, want exactly %d", len(evs), refusals)
+		}
+		for _, ev := range evs {
+			if !strings.HasPrefix(ev.codes(), "110113/") || ev.Outcome != "4" || !strings.Contains(ev.OutcomeDesc, "address_not_allowed") {
+				t.Fatalf("event codes %s outcome %s desc %q", ev.codes(), ev.Outcome, ev.OutcomeDesc)
+			}
+			addr := ""
+			for _, a := range ev.Agent {
+				if a.Network != nil && strings.HasPrefix(a.Network.Address, "127.") || a.Network != nil && a.Network.Address == "::1" {
+					addr = a.Network.Address
+				}
+			}
+			if addr == "" || addr == "127.0.0.1" {
+				t.Fatalf("event names client address %q, want the refused one", addr)
+			}
+		}
+	})
 }
 
 // behindProxyCaddyfile runs two admin sites whose servers trust the proxy

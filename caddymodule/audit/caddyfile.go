@@ -204,6 +204,7 @@ func parseSize(s string) (int64, error) {
 //	audit {
 //		upstream        <url>
 //		max_search_body <bytes>
+//		fhir_base       <path> [<path>...]   # default /fhir
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	ah := new(Handler)
@@ -239,6 +240,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_search_body: want a size up to 1MiB, got %q", s)
 			}
 			h.MaxSearchBody = int(n)
+		case "fhir_base":
+			h.FHIRBases = d.RemainingArgs()
+			if len(h.FHIRBases) == 0 {
+				return d.ArgErr()
+			}
 		default:
 			return d.Errf("unrecognized subdirective %q", opt)
 		}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crgate/crgate/internal/auditrec"
+	"github.com/crgate/crgate/internal/fhirreq"
 	"github.com/crgate/crgate/internal/gate"
 )
 
@@ -47,6 +49,13 @@ type Handler struct {
 	// up to this bound and handed on whole to the upstream.
 	MaxSearchBody int `json:"max_search_body,omitempty"`
 
+	// FHIRBases are the FHIR base paths under which a request is recorded
+	// as a FHIR interaction when no fhir_guard in the route classified it
+	// (fhir_guard's own classification always wins). Default: /fhir. A
+	// request whose path is ambiguous is recorded as not FHIR, with its
+	// raw URI in the query entity.
+	FHIRBases []string `json:"fhir_bases,omitempty"`
+
 	app    *App
 	logger *zap.Logger
 }
@@ -67,6 +76,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxSearchBody == 0 {
 		h.MaxSearchBody = defaultMaxSearchBody
 	}
+	if len(h.FHIRBases) == 0 {
+		h.FHIRBases = []string{"/fhir"}
+	}
 	app, err := auditApp(ctx)
 	if err != nil {
 		return err
@@ -79,6 +91,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) Validate() error {
 	if h.MaxSearchBody < 0 || h.MaxSearchBody > 1<<20 {
 		return errors.New("max_search_body: want 0 to 1 MiB")
+	}
+	for i, b := range h.FHIRBases {
+		if c, err := fhirreq.Canonicalize(b); err != nil || c != b || b == "/" {
+			return fmt.Errorf("fhir_bases[%d]: %q is not a canonical base path such as /fhir", i, b)
+		}
 	}
 	return nil
 }
@@ -199,6 +216,8 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 	}
 	if in, ok := gate.InteractionFrom(r); ok {
 		rec.FHIR = *in
+	} else {
+		rec.FHIR = h.classify(r)
 	}
 	rec.Upstream = h.Upstream
 	if rec.Upstream == "" {
@@ -216,6 +235,19 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 		return
 	}
 	recordedRequest.Inc()
+}
+
+// classify reads the request as fhir_guard would, for routes without one,
+// so that the event still says which FHIR interaction was asked for.
+func (h *Handler) classify(r *http.Request) fhirreq.Interaction {
+	p, q, err := fhirreq.SplitTarget(r.RequestURI)
+	if err == nil {
+		p, err = fhirreq.Canonicalize(p)
+	}
+	if err != nil {
+		return fhirreq.Interaction{Why: "ambiguous request path"}
+	}
+	return fhirreq.Classify(r.Method, p, q, h.FHIRBases)
 }
 
 // statusRecorder notes the status and body size of the response while

@@ -321,3 +321,53 @@ func TestHandlerSpoolWriteErrorFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerClassifiesWithoutGuard: on a route without fhir_guard the
+// handler classifies the request itself, and never guesses at an
+// ambiguous path.
+func TestHandlerClassifiesWithoutGuard(t *testing.T) {
+	cases := []struct {
+		name, method, target string
+		valid                bool
+		code, resource, base string
+	}{
+		{"ok/search", "GET", "/fhir/Patient?name=x", true, "search-type", "Patient", "/fhir"},
+		{"ok/read-other-base", "GET", "/baseR4/Patient/p-1", true, "read", "Patient", "/baseR4"},
+		{"ok/not-below-a-base", "GET", "/crux/index.html", false, "", "", ""},
+		{"fail/ambiguous-semicolon", "GET", "/fhir/Patient;x=1", false, "", "", ""},
+		{"fail/encoded-dot", "GET", "/fhir/%2e%2e/home", false, "", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, s, _ := testHandler(t, false, false, 64<<20)
+			h.FHIRBases = []string{"/fhir", "/baseR4"}
+			r := caddyRequest(tc.method, tc.target, nil)
+			if err := h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.flush(); err != nil {
+				t.Fatal(err)
+			}
+			got := readAll(t, s, 0)
+			if len(got) != 1 {
+				t.Fatalf("%d events, want 1", len(got))
+			}
+			in := got[0].FHIR
+			if in.Valid != tc.valid || in.Code != tc.code || in.ResourceType != tc.resource || in.Base != tc.base {
+				t.Errorf("classified %+v, want valid=%v code=%q type=%q base=%q", in, tc.valid, tc.code, tc.resource, tc.base)
+			}
+		})
+	}
+}
+
+func TestHandlerValidateFHIRBases(t *testing.T) {
+	for _, bases := range [][]string{{"/"}, {"fhir"}, {"/fhir/"}, {"/fhir;x"}, {"/fh%69r"}} {
+		h := &Handler{FHIRBases: bases}
+		if err := h.Validate(); err == nil || !strings.Contains(err.Error(), "fhir_bases[0]") {
+			t.Errorf("bases %q: Validate() = %v, want an error naming fhir_bases[0]", bases, err)
+		}
+	}
+	if err := (&Handler{FHIRBases: []string{"/fhir", "/hapi/fhir"}}).Validate(); err != nil {
+		t.Errorf("good bases refused: %v", err)
+	}
+}
