@@ -11,9 +11,8 @@ import (
 // The repository's Caddyfile carries the same lines; TestCaddyfileCarriesTunedTransport
 // keeps the two from drifting apart.
 const TunedTransport = `transport http {
-	keepalive 2m
-	keepalive_idle_conns 512
-	keepalive_idle_conns_per_host 512
+	compression off
+	keepalive_idle_conns_per_host 256
 }`
 
 // pkiPaths are the files a proxy configuration refers to.

@@ -120,6 +120,10 @@ func readStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, err
 	}
+	return parseStat(pid, data)
+}
+
+func parseStat(pid int, data []byte) (procStat, error) {
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: no ')'", pid)
@@ -188,9 +192,9 @@ func peakRSS(pids []int) (int64, error) {
 	return total, nil
 }
 
-// tcpPeersOf lists the TCP sockets of this network namespace, in any
-// state (TIME_WAIT included), whose remote port is port: the connections
-// made to a local server on that port. Comparing two snapshots counts the
+// tcpPeersOf lists the client ends of the TCP connections of this network
+// namespace to a local server on port, in any state: whichever side closed
+// first keeps its end in TIME_WAIT, so comparing two snapshots counts the
 // connections opened in between, even those already closed.
 func tcpPeersOf(port int) map[string]struct{} {
 	want := fmt.Sprintf(":%04X", port)
@@ -203,10 +207,16 @@ func tcpPeersOf(port int) map[string]struct{} {
 		lines := strings.Split(string(data), "\n")
 		for _, l := range lines[1:] {
 			f := strings.Fields(l)
-			if len(f) < 4 || !strings.HasSuffix(f[2], want) {
+			if len(f) < 4 {
 				continue
 			}
-			peers[f[1]+" "+f[2]] = struct{}{}
+			local, remote := f[1], f[2]
+			switch {
+			case strings.HasSuffix(remote, want): // the client's end
+				peers[local] = struct{}{}
+			case strings.HasSuffix(local, want) && !strings.HasSuffix(remote, ":0000"): // the server's end
+				peers[remote] = struct{}{}
+			}
 		}
 	}
 	return peers

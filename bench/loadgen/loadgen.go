@@ -375,6 +375,13 @@ func (r *runner) worker(ctx context.Context, cl *http.Client, start, end time.Ti
 	h := r.header()
 	buf := make([]byte, 32<<10)
 	measuredAny := false
+	defer func() {
+		// The run's deadline passed before this worker's first measured
+		// request could start: a stall, reported rather than hidden.
+		if !measuredAny && ctx.Err() != nil {
+			wr.kinds["stalled"]++
+		}
+	}()
 	for ctx.Err() == nil {
 		t0 := time.Now()
 		// A worker still in its first (warm-up) request when the window
