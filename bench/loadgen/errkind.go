@@ -42,6 +42,8 @@ func errKind(err error) string {
 		return "tls"
 	case errors.Is(err, ErrNotLoopback):
 		return "not_loopback"
+	case errors.Is(err, errProtocol):
+		return "protocol"
 	case errors.As(err, &errnoErr) && errnoErr == syscall.ECONNREFUSED:
 		return "refused"
 	case errors.As(err, &errnoErr) && (errnoErr == syscall.ECONNRESET || errnoErr == syscall.EPIPE):

@@ -7,7 +7,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,6 +125,18 @@ func (c *Config) validate() (*url.URL, error) {
 		return nil, errors.New("HTTP/2 needs an https target (no h2c)")
 	case c.Timeout < 0:
 		return nil, fmt.Errorf("timeout %s: negative", c.Timeout)
+	case strings.ContainsAny(c.Method, " \t\r\n") || strings.ContainsAny(c.ContentType, "\r\n"):
+		return nil, errors.New("method or content type with white space or line breaks")
+	}
+	for name, vs := range c.Header {
+		if name == "" || strings.ContainsAny(name, " \t\r\n:") {
+			return nil, fmt.Errorf("header name %q", name)
+		}
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				return nil, fmt.Errorf("header %s: value with a line break", name)
+			}
+		}
 	}
 	return u, nil
 }
@@ -147,108 +159,74 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if c.Expect == 0 {
 		c.Expect = http.StatusOK
 	}
-	r := &runner{cfg: c, url: u}
-	r.makeClients()
-	defer r.closeIdle()
-
-	// One request per HTTP/2 connection before the workers start, so each
-	// transport holds exactly one connection instead of racing to dial
-	// several.
-	if c.HTTP2 {
-		for _, cl := range r.clients {
-			if err := r.prime(ctx, cl); err != nil {
-				return nil, fmt.Errorf("first request: %w", err)
-			}
-		}
+	r := newRunner(c, u)
+	defer r.close()
+	if err := r.prime(ctx); err != nil {
+		return nil, fmt.Errorf("first request: %w", err)
 	}
 	return r.run(ctx), nil
+}
+
+// doer sends one request and reads the whole response; kind is empty on
+// success, else the error's kind (see errKind, statusKind).
+type doer interface {
+	do(ctx context.Context) (n int64, kind string)
+	close()
 }
 
 type runner struct {
 	cfg     Config
 	url     *url.URL
-	clients []*http.Client
+	tls     *tls.Config
+	dialer  *net.Dialer
+	doers   []doer         // one per worker
+	h2      []*http.Client // the HTTP/2 connections' clients
 	dials   atomic.Int64
 	started atomic.Int64 // measured requests started
 }
 
-func (r *runner) makeClients() {
-	c := r.cfg
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1, Control: loopbackControl}
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		r.dials.Add(1)
-		return dialer.DialContext(ctx, network, addr)
-	}
-	tlsCfg := &tls.Config{}
+func newRunner(c Config, u *url.URL) *runner {
+	r := &runner{cfg: c, url: u}
+	r.dialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1, Control: loopbackControl}
+	r.tls = &tls.Config{}
 	if c.TLS != nil {
-		tlsCfg = c.TLS.Clone()
+		r.tls = c.TLS.Clone()
 	}
-	if tlsCfg.ServerName == "" {
-		tlsCfg.ServerName = r.url.Hostname()
+	if r.tls.ServerName == "" {
+		r.tls.ServerName = u.Hostname()
 	}
 	// No session cache: every new connection is a full handshake with the
 	// certificate, as it is for clients of a server that issues no tickets.
-	tlsCfg.ClientSessionCache = nil
-	newTransport := func() *http.Transport {
-		t := &http.Transport{
-			DialContext:         dial,
-			TLSClientConfig:     tlsCfg,
-			DisableCompression:  true,
-			MaxIdleConnsPerHost: c.Concurrency,
-			MaxConnsPerHost:     c.Concurrency,
-			IdleConnTimeout:     time.Minute,
-			DisableKeepAlives:   c.Handshake,
-			TLSHandshakeTimeout: 10 * time.Second,
+	r.tls.ClientSessionCache = nil
+	if !c.HTTP2 {
+		req := r.h1Request()
+		for range c.Concurrency {
+			r.doers = append(r.doers, &h1Doer{r: r, req: req, oneShot: c.Handshake})
 		}
-		t.Protocols = new(http.Protocols)
-		if c.HTTP2 {
-			t.Protocols.SetHTTP2(true)
-		} else {
-			t.Protocols.SetHTTP1(true)
-		}
-		return t
+		return r
 	}
-	n := 1
-	if c.HTTP2 {
-		n = c.H2Conns
-		if n == 0 {
-			n = (c.Concurrency + DefaultStreamsPerConn - 1) / DefaultStreamsPerConn
-		}
+	n := c.H2Conns
+	if n == 0 {
+		n = (c.Concurrency + DefaultStreamsPerConn - 1) / DefaultStreamsPerConn
 	}
 	for range n {
-		r.clients = append(r.clients, &http.Client{
-			Transport: newTransport(),
-			Timeout:   c.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		})
+		r.h2 = append(r.h2, r.h2Client())
 	}
+	for i := range c.Concurrency {
+		r.doers = append(r.doers, &h2Doer{r: r, client: r.h2[i%n], header: r.header(), buf: make([]byte, 32<<10)})
+	}
+	return r
 }
 
-func (r *runner) closeIdle() {
-	for _, cl := range r.clients {
-		cl.CloseIdleConnections()
-	}
+func (r *runner) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	r.dials.Add(1)
+	return r.dialer.DialContext(ctx, network, addr)
 }
 
-func (r *runner) newRequest(ctx context.Context, h http.Header) *http.Request {
-	req := (&http.Request{
-		Method:     r.cfg.Method,
-		URL:        r.url,
-		Host:       r.url.Host,
-		Header:     h,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-	}).WithContext(ctx)
-	if r.cfg.Body != nil {
-		body := r.cfg.Body
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		req.ContentLength = int64(len(body))
+func (r *runner) close() {
+	for _, d := range r.doers {
+		d.close()
 	}
-	return req
 }
 
 func (r *runner) header() http.Header {
@@ -262,28 +240,14 @@ func (r *runner) header() http.Header {
 	return h
 }
 
-// do sends one request and reads the whole response; kind is empty on
-// success.
-func (r *runner) do(ctx context.Context, cl *http.Client, h http.Header, buf []byte) (n int64, kind string) {
-	resp, err := cl.Do(r.newRequest(ctx, h))
-	if err != nil {
-		return 0, errKind(err)
-	}
-	n, err = io.CopyBuffer(struct{ io.Writer }{io.Discard}, resp.Body, buf)
-	resp.Body.Close()
-	if err != nil {
-		return n, errKind(err)
-	}
-	if resp.StatusCode != r.cfg.Expect {
-		return n, statusKind(resp.StatusCode)
-	}
-	return n, ""
-}
-
-func (r *runner) prime(ctx context.Context, cl *http.Client) error {
-	_, kind := r.do(ctx, cl, r.header(), make([]byte, 32<<10))
-	if kind != "" {
-		return errors.New(kind)
+// prime sends one request on each HTTP/2 connection before the workers
+// start, so each transport holds exactly one connection instead of its
+// first workers racing to dial several.
+func (r *runner) prime(ctx context.Context) error {
+	for i := range r.h2 {
+		if _, kind := r.doers[i].do(ctx); kind != "" {
+			return errors.New(kind)
+		}
 	}
 	return nil
 }
@@ -320,11 +284,10 @@ func (r *runner) run(ctx context.Context) *Result {
 
 	results := make([]*workerResult, c.Concurrency)
 	var wg sync.WaitGroup
-	for i := range c.Concurrency {
+	for i, d := range r.doers {
 		wr := &workerResult{kinds: map[string]int64{}}
 		results[i] = wr
-		cl := r.clients[i%len(r.clients)]
-		wg.Go(func() { r.worker(ctx, cl, start, end, wr) })
+		wg.Go(func() { r.worker(ctx, d, start, end, wr) })
 	}
 	wg.Wait()
 	if c.Marks != nil {
@@ -338,7 +301,7 @@ func (r *runner) run(ctx context.Context) *Result {
 		Hist: new(Histogram),
 	}
 	if c.HTTP2 {
-		res.Proto, res.Conns = "h2", len(r.clients)
+		res.Proto, res.Conns = "h2", len(r.h2)
 	}
 	if c.Handshake {
 		res.Mode = "handshake"
@@ -371,9 +334,7 @@ func (r *runner) run(ctx context.Context) *Result {
 	return res
 }
 
-func (r *runner) worker(ctx context.Context, cl *http.Client, start, end time.Time, wr *workerResult) {
-	h := r.header()
-	buf := make([]byte, 32<<10)
+func (r *runner) worker(ctx context.Context, d doer, start, end time.Time, wr *workerResult) {
 	measuredAny := false
 	defer func() {
 		// The run's deadline passed before this worker's first measured
@@ -396,7 +357,7 @@ func (r *runner) worker(ctx context.Context, cl *http.Client, start, end time.Ti
 		if measured && r.started.Add(1) > r.cfg.Requests {
 			return
 		}
-		n, kind := r.do(ctx, cl, h, buf)
+		n, kind := d.do(ctx)
 		t1 := time.Now()
 		if !measured {
 			continue

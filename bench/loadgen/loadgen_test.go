@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -208,6 +209,9 @@ func TestConfigValidate(t *testing.T) {
 		{"fail/h2-conns-over-workers", func(c *Config) { c.HTTP2, c.H2Conns = true, 2 }, "h2 conns"},
 		{"fail/h2-handshake", func(c *Config) { c.HTTP2, c.Handshake = true, true }, "handshake"},
 		{"fail/h2c", func(c *Config) { c.HTTP2, c.URL = true, "http://127.0.0.1/" }, "h2c"},
+		{"fail/header-injection", func(c *Config) { c.Header = http.Header{"X-A": {"1\r\nX-Evil: 1"}} }, "line break"},
+		{"fail/header-name", func(c *Config) { c.Header = http.Header{"X A": {"1"}} }, "header name"},
+		{"fail/method", func(c *Config) { c.Method = "GET /x HTTP/1.1\r\n" }, "method"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,4 +226,13 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
