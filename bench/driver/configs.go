@@ -34,14 +34,27 @@ type caddyParams struct {
 	port      int
 	adminPort int
 	upstream  string
-	// crgate puts crgate's modules in the route and tunes the transport;
-	// otherwise the route is Caddy's reverse_proxy with its defaults.
-	crgate    bool
-	fhirGuard bool
+	// crgate puts crgate's modules in the route; tuned gives
+	// reverse_proxy TunedTransport instead of Caddy's defaults.
+	crgate bool
+	tuned  bool
+	// The modules other branches add, each put in when the binary has it.
+	fhirGuard      bool
+	fhirOutcome    bool
+	handshakeAudit bool
 	// audit is "" (no audit handler), "async" or "sync".
 	audit    string
 	auditDir string
 }
+
+// FHIRGuard is fhir_guard as the repository's Caddyfile sets it up: every
+// FHIR base OpenCR installs use, all three deny profiles, and a max_body
+// the POST workload's Bundle fits in.
+const FHIRGuard = `fhir_guard {
+	base /fhir /hapi/fhir /hapi-fhir-jpaserver/fhir /baseR4
+	profile opencr hapi elasticsearch
+	max_body 1MiB
+}`
 
 // caddyfile writes a proxy's configuration. Both shapes share the global
 // options, the listener and its mTLS policy, so the difference measured is
@@ -49,12 +62,17 @@ type caddyParams struct {
 func caddyfile(p caddyParams) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tauto_https off\n", p.adminPort)
-	b.WriteString("\tservers {\n\t\tprotocols h1 h2\n\t\tstrict_sni_host on\n\t}\n")
+	b.WriteString("\tservers {\n\t\tprotocols h1 h2\n\t\tstrict_sni_host on\n")
+	if p.crgate && p.handshakeAudit {
+		b.WriteString("\t\tlistener_wrappers {\n\t\t\thandshake_audit\n\t\t}\n")
+	}
+	b.WriteString("\t}\n")
 	if p.crgate {
 		fmt.Fprintf(&b, "\tnode_registry {\n\t\tclients %s\n\t\tcrl %s\n\t}\n", p.pki.clients(), p.pki.crl())
 		if p.audit != "" {
-			fmt.Fprintf(&b, "\taudit {\n\t\tspool %s\n\t\tdurability %s\n\t\tsink file %s\n\t}\n",
-				filepath.Join(p.auditDir, "spool"), p.audit, filepath.Join(p.auditDir, "audit.jsonl"))
+			fmt.Fprintf(&b, "\taudit {\n\t\tspool %s\n\t\tdurability %s\n\t\tsite crgate-bench\n", filepath.Join(p.auditDir, "spool"), p.audit)
+			fmt.Fprintf(&b, "\t\tsink file %s {\n\t\t\tcheckpoint_key %s\n\t\t}\n\t}\n",
+				filepath.Join(p.auditDir, "audit.jsonl"), filepath.Join(p.auditDir, "checkpoint.key"))
 		}
 	}
 	b.WriteString("}\n\n")
@@ -65,22 +83,28 @@ func caddyfile(p caddyParams) string {
 		b.WriteString("\t\t\tverifier node_registry\n")
 	}
 	b.WriteString("\t\t}\n\t}\n")
-	if !p.crgate {
-		fmt.Fprintf(&b, "\treverse_proxy %s\n}\n", p.upstream)
-		return b.String()
-	}
 	// An explicit route: the order is the design's (audit outermost), not
 	// whatever the directive order would make of it.
 	b.WriteString("\troute {\n")
-	if p.audit != "" {
-		b.WriteString("\t\taudit\n")
+	if p.crgate {
+		if p.audit != "" {
+			b.WriteString("\t\taudit\n")
+		}
+		b.WriteString("\t\tnode_auth\n")
+		if p.fhirGuard {
+			b.WriteString(indent(FHIRGuard, "\t\t") + "\n")
+		}
 	}
-	b.WriteString("\t\tnode_auth\n")
-	if p.fhirGuard {
-		b.WriteString("\t\tfhir_guard\n")
+	if p.tuned {
+		fmt.Fprintf(&b, "\t\treverse_proxy %s {\n%s\n\t\t}\n", p.upstream, indent(TunedTransport, "\t\t\t"))
+	} else {
+		fmt.Fprintf(&b, "\t\treverse_proxy %s\n", p.upstream)
 	}
-	fmt.Fprintf(&b, "\t\treverse_proxy %s {\n%s\n\t\t}\n", p.upstream, indent(TunedTransport, "\t\t\t"))
-	b.WriteString("\t}\n}\n")
+	b.WriteString("\t}\n")
+	if p.crgate && p.fhirOutcome {
+		b.WriteString("\thandle_errors {\n\t\tfhir_outcome\n\t}\n")
+	}
+	b.WriteString("}\n")
 	return b.String()
 }
 

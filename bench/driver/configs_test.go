@@ -35,8 +35,8 @@ func TestBundleIsABatchOfPatientCreates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(data) < BundleSize || len(data) > BundleSize+4096 {
-		t.Errorf("bundle is %d bytes, want about %d", len(data), BundleSize)
+	if len(data) > BundleSize || len(data) < BundleSize-4096 {
+		t.Errorf("bundle is %d bytes, want just under %d", len(data), BundleSize)
 	}
 	var b struct {
 		ResourceType, Type string
@@ -64,14 +64,16 @@ func TestCaddyConfigurationsShareTheDoor(t *testing.T) {
 	base := caddyParams{pki: pkiPaths{dir: "/pki"}, port: 9443, adminPort: 2019, upstream: "127.0.0.1:3000"}
 	plain := caddyfile(base)
 	crg := base
-	crg.crgate, crg.fhirGuard, crg.audit, crg.auditDir = true, true, "sync", "/audit"
+	crg.crgate, crg.tuned, crg.fhirGuard, crg.audit, crg.auditDir = true, true, true, "sync", "/audit"
+	crg.fhirOutcome, crg.handshakeAudit = true, true
 	full := caddyfile(crg)
 	for _, s := range []string{"https://:9443 {", "mode require_and_verify", "trust_pool file /pki/ca.crt", "protocols h1 h2", "strict_sni_host on"} {
 		if !strings.Contains(plain, s) || !strings.Contains(full, s) {
 			t.Errorf("%q not in both configurations", s)
 		}
 	}
-	for _, s := range []string{"node_auth", "verifier node_registry", "fhir_guard", "keepalive_idle_conns_per_host", "durability sync"} {
+	for _, s := range []string{"node_auth", "verifier node_registry", "fhir_guard {", "max_body 1MiB", "keepalive_idle_conns_per_host",
+		"durability sync", "sink file /audit/audit.jsonl", "handshake_audit", "fhir_outcome"} {
 		if strings.Contains(plain, s) {
 			t.Errorf("plain Caddy has %q", s)
 		}

@@ -180,14 +180,21 @@ func (d *driver) hasFHIRGuard() bool { return d.modules["http.handlers.fhir_guar
 // route describes what the crgate configuration's route holds.
 func (d *driver) route() string {
 	parts := []string{}
+	if d.modules["caddy.listeners.handshake_audit"] {
+		parts = append(parts, "handshake_audit listener")
+	}
 	if d.hasAudit() {
 		parts = append(parts, "audit (file sink; async, and sync in crgate-sync)")
 	}
 	parts = append(parts, "node_auth")
 	if d.hasFHIRGuard() {
-		parts = append(parts, "fhir_guard")
+		parts = append(parts, "fhir_guard (profiles opencr hapi elasticsearch)")
 	}
-	return strings.Join(append(parts, "reverse_proxy (tuned transport)"), " → ")
+	parts = append(parts, "reverse_proxy (tuned transport)")
+	if d.modules["http.handlers.fhir_outcome"] {
+		parts = append(parts, "handle_errors fhir_outcome")
+	}
+	return strings.Join(parts, " → ")
 }
 
 func (d *driver) pickConfigs() ([]string, error) {
@@ -202,6 +209,7 @@ func (d *driver) pickConfigs() ([]string, error) {
 	if len(d.o.Configs) == 0 {
 		return all, nil
 	}
+	all = append(all, ConfigCaddyTuned, ConfigCrgateDefault)
 	var picked []string
 	for _, c := range d.o.Configs {
 		if !slices.Contains(all, c) {
@@ -294,8 +302,11 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 			return nil, err
 		}
 		p := caddyParams{pki: d.pki, port: port, adminPort: admin, upstream: d.simAddr, auditDir: dir}
-		if config != ConfigCaddy {
+		p.tuned = config != ConfigCaddy && config != ConfigCrgateDefault
+		if config != ConfigCaddy && config != ConfigCaddyTuned {
 			p.crgate, p.fhirGuard = true, d.hasFHIRGuard()
+			p.fhirOutcome = d.modules["http.handlers.fhir_outcome"]
+			p.handshakeAudit = d.modules["caddy.listeners.handshake_audit"]
 			if d.hasAudit() {
 				p.audit = "async"
 				if config == ConfigCrgateSync {
@@ -346,7 +357,7 @@ func (d *driver) waitReady(ctx context.Context, s *server) error {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return d.refusesWithoutCert(ctx, s)
 			}
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
@@ -357,6 +368,27 @@ func (d *driver) waitReady(ctx context.Context, s *server) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("%s not ready after 30s: %v\n%s", s.config, last, s.proc.logTail())
+}
+
+// refusesWithoutCert checks that the server demands a client certificate,
+// so no configuration is measured doing less than crgate's door does.
+// nginx answers 400 after the handshake, Caddy refuses the handshake.
+func (d *driver) refusesWithoutCert(ctx context.Context, s *server) error {
+	noCert := d.tls.Clone()
+	noCert.Certificates = nil
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: noCert}}
+	defer client.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+searchPath, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		return fmt.Errorf("%s answered %d to a client without a certificate", s.config, resp.StatusCode)
+	}
+	return nil
 }
 
 // trial starts every configuration's server, runs each workload through
@@ -370,6 +402,10 @@ func (d *driver) trial(ctx context.Context, trial int) error {
 			if s.proc != nil {
 				s.proc.stop()
 			}
+		}
+		// The trial's configurations, spools and audit files.
+		for _, c := range d.configs {
+			os.RemoveAll(filepath.Join(d.tmp, fmt.Sprintf("%s-%d", c, trial)))
 		}
 	}()
 	for _, c := range d.configs {

@@ -51,6 +51,11 @@ const (
 	ConfigNginx      = "nginx"
 	ConfigCrgate     = "crgate"
 	ConfigCrgateSync = "crgate-sync"
+	// Opt-in (-configs), to separate the transport tuning from the
+	// modules' cost: plain Caddy with crgate's transport, and crgate with
+	// Caddy's default transport.
+	ConfigCaddyTuned    = "caddy-tuned"
+	ConfigCrgateDefault = "crgate-default-transport"
 )
 
 // applies reports whether a workload can run against a configuration: the
