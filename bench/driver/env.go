@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
+	"debug/buildinfo"
 	"fmt"
 	"os"
 	"os/exec"
@@ -88,7 +89,8 @@ func versions(ctx context.Context, o Options) [][2]string {
 			commit += ", branch " + branch
 		}
 	}
-	v = append(v, [2]string{"crgate commit", commit})
+	v = append(v, [2]string{"harness commit", commit})
+	v = append(v, [2]string{"crgate binary", binaryRevision(o.CrgateBin)})
 	v = append(v, [2]string{"crgate (Caddy)", firstLine(run(o.CrgateBin, "version"))})
 	v = append(v, [2]string{"Go (driver)", runtime.Version()})
 	if o.NginxBin != "" {
@@ -100,4 +102,35 @@ func versions(ctx context.Context, o Options) [][2]string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// binaryRevision is the commit the crgate binary was built from, as Go
+// recorded it, so a run against a binary built elsewhere says so.
+func binaryRevision(bin string) string {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	var rev, modified, at string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		case "vcs.time":
+			at = s.Value
+		}
+	}
+	if rev == "" {
+		return "no VCS information (" + info.GoVersion + ")"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	out := rev + " (" + at + ", " + info.GoVersion
+	if modified == "true" {
+		out += ", with uncommitted changes"
+	}
+	return out + ")"
 }
