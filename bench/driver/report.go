@@ -167,8 +167,8 @@ func (r *Report) Markdown() string {
 
 	for _, w := range r.Workloads {
 		fmt.Fprintf(&b, "\n## %s\n\n", describe(w))
-		b.WriteString("| config | req/s | p50 ms | p99 ms | proxy µs/req | proxy CPU % | upstream conns opened | errors | req/s ÷ caddy | req/s ÷ nginx | p99 ÷ nginx |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| config | req/s | p50 ms | p99 ms | proxy µs/req | proxy CPU % | upstream conns opened | errors | req/s ÷ caddy | req/s ÷ nginx | p99 ÷ nginx | req/s ÷ crgate |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, c := range r.Configs {
 			if len(r.runsOf(c, w)) == 0 {
 				continue
@@ -178,12 +178,12 @@ func (r *Report) Markdown() string {
 			if kinds != "" {
 				errCell += " (" + kinds + ")"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c,
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c,
 				num(r.Median(c, w, fRPS), 0), num(r.Median(c, w, fP50), 3), num(r.Median(c, w, fP99), 3),
 				num(nanIfDirect(c, r.Median(c, w, fCPU)), 1), num(nanIfDirect(c, r.Median(c, w, fPct)), 0),
 				num(r.Median(c, w, fConns), 0), errCell,
 				num(r.ratioIf(c, ConfigCaddy, w, fRPS), 2), num(r.ratioIf(c, ConfigNginx, w, fRPS), 2),
-				num(r.ratioIf(c, ConfigNginx, w, fP99), 2))
+				num(r.ratioIf(c, ConfigNginx, w, fP99), 2), num(r.ratioIf(c, ConfigCrgate, w, fRPS), 2))
 		}
 	}
 
@@ -224,7 +224,9 @@ func nanIfDirect(config string, x float64) float64 {
 }
 
 func (r *Report) ratioIf(config, base, workload string, f func(RunRecord) float64) float64 {
-	if config == base || !r.has(base) {
+	// Against crgate only its variants (sync, default transport) compare.
+	variant := base != ConfigCrgate || strings.HasPrefix(config, ConfigCrgate+"-")
+	if config == base || !r.has(base) || !variant {
 		return math.NaN()
 	}
 	return r.Ratio(config, base, workload, f)

@@ -89,7 +89,7 @@ func TestTargetsAndSummary(t *testing.T) {
 		t.Errorf("direct line %q: the simulator is not a proxy, no RSS", lines[0])
 	}
 	md := r.Markdown()
-	for _, s := range []string{"## " + Headline, "| crgate | 14000 |", wantCrgate} {
+	for _, s := range []string{"## " + Headline, "| crgate | 14000 |", "| – |\n", wantCrgate} {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q", s)
 		}
