@@ -3,5 +3,7 @@
 package caddymodule
 
 import (
+	_ "github.com/crgate/crgate/caddymodule/fhirguard"
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
+	_ "github.com/crgate/crgate/caddymodule/outcome"
 )

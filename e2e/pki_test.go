@@ -16,6 +16,7 @@ import (
 // pkiFixture is the suite's PKI, made once with the real `crgate pki`:
 //
 //	alpha, bravo   registered, active (Patient.search, Patient.read)
+//	delta          registered, active, with deltaScopes (fhir_guard tests)
 //	charlie        registered, disabled
 //	expired        registered, certificate expired
 //	revoked        registered, certificate in the CRL
@@ -33,6 +34,7 @@ type pkiFixture struct {
 
 var registered = map[string]string{
 	"alpha":      "active",
+	"delta":      "active",
 	"bravo":      "active",
 	"charlie":    "disabled",
 	"expired":    "active",
@@ -73,7 +75,7 @@ func newPKIFixture(dir string) (*pkiFixture, error) {
 		}
 		return fmt.Errorf("no fingerprint line in:\n%s", out)
 	}
-	for _, name := range []string{"alpha", "bravo", "charlie", "revoked", "stranger"} {
+	for _, name := range []string{"alpha", "bravo", "charlie", "delta", "revoked", "stranger"} {
 		if err := issue(f.dir, name); err != nil {
 			return nil, err
 		}
@@ -121,6 +123,10 @@ func newPKIFixture(dir string) (*pkiFixture, error) {
 		if _, err := crgate(args...); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := crgate("clients", "add", "--file", clientsPath, "--id", "delta", "--name", "Node delta",
+		"--fingerprint", f.fp["delta"], "--scope", strings.Join(deltaScopes, ",")); err != nil {
+		return nil, err
 	}
 	if f.clients, err = os.ReadFile(clientsPath); err != nil {
 		return nil, err

@@ -28,4 +28,13 @@ type Interaction struct {
 	// Compartment is the compartment search's resource type, e.g.
 	// "Observation" for GET Patient/1/Observation (ResourceType "Patient").
 	Compartment string
+	// Conditional is set when search criteria in the query pick the target
+	// (conditional update, patch or delete: PUT/PATCH/DELETE [type]?…).
+	// Conditional create (If-None-Exist) is a header, which Classify does
+	// not see; fhir_guard sets it.
+	Conditional bool
+	// Why says, for a request that is not a FHIR interaction (Valid
+	// false), what did not fit, e.g. "no FHIR base", "unknown resource
+	// type".
+	Why string
 }

@@ -1,0 +1,312 @@
+package fhirguard
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/crgate/crgate/internal/fhirreq"
+	"github.com/crgate/crgate/internal/gate"
+	"github.com/crgate/crgate/internal/scope"
+)
+
+func newGuard(t *testing.T, g *Guard) *Guard {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := g.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func testNode(t *testing.T, scopes ...string) *gate.Node {
+	t.Helper()
+	set, err := scope.ParseSet(scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gate.Node{ID: "n1", Name: "Node 1", Scopes: set, ScopeList: scopes}
+}
+
+// allScopes is a node with every scope the tests exercise, so that a
+// refusal in a "fail/" case comes from the rule under test, not a missing
+// scope.
+var allScopes = []string{
+	"Patient.read", "Patient.vread", "Patient.search", "Patient.history", "Patient.create", "Patient.update",
+	"Patient.patch", "Patient.delete", "Patient.$ihe-pix", "Patient.$match", "Patient.$expunge", "Patient.$export",
+	"Observation.search", "system.batch", "system.transaction", "system.capabilities", "system.search",
+	"system.history", "system.$expunge", "system.$export", "system.$reindex", "Patient.$everything",
+}
+
+type req struct {
+	method, target string
+	header         http.Header
+	body           string
+}
+
+func serve(t *testing.T, g *Guard, node *gate.Node, rq req) (upstream *http.Request, upBody string, err error) {
+	t.Helper()
+	var body io.Reader
+	if rq.body != "" {
+		body = strings.NewReader(rq.body)
+	}
+	r := httptest.NewRequest(rq.method, "https://localhost/", body)
+	r.RequestURI = rq.target
+	for k, v := range rq.header {
+		r.Header[k] = v
+	}
+	w := httptest.NewRecorder()
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+	if node != nil {
+		gate.SetNode(r, node)
+	}
+	next := caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		upstream = r
+		b, _ := io.ReadAll(r.Body)
+		upBody = string(b)
+		return nil
+	})
+	err = g.ServeHTTP(w, r, next)
+	return upstream, upBody, err
+}
+
+func refusalOf(err error) (int, string) {
+	var he caddyhttp.HandlerError
+	var ref *gate.Refusal
+	if !errors.As(err, &he) || !errors.As(err, &ref) {
+		return 0, ""
+	}
+	return he.StatusCode, ref.Reason
+}
+
+var (
+	fhirJSONHeader = http.Header{"Content-Type": {"application/fhir+json"}}
+	formHeader     = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+)
+
+func bundleOf(typ string, entries ...string) string {
+	return `{"resourceType":"Bundle","type":"` + typ + `","entry":[` + strings.Join(entries, ",") + `]}`
+}
+
+func entry(method, url string) string {
+	return `{"request":{"method":"` + method + `","url":"` + url + `"}}`
+}
+
+func TestGuard(t *testing.T) {
+	g := newGuard(t, &Guard{Bases: []string{"/fhir", "/hapi/fhir"}, Profiles: []string{"hapi", "opencr", "elasticsearch"}, MaxBodyBytes: 4096})
+	all := testNode(t, allScopes...)
+	searchOnly := testNode(t, "Patient.search")
+	tests := []struct {
+		name   string
+		node   *gate.Node
+		rq     req
+		status int
+		reason string
+		// upstream path for allowed requests
+		path string
+	}{
+		{"ok/search", all, req{method: "GET", target: "/fhir/Patient?family=x"}, 0, "", "/fhir/Patient"},
+		{"ok/read-encoded", all, req{method: "GET", target: "/fhir/%50atient/p-1"}, 0, "", "/fhir/Patient/p-1"},
+		{"ok/pix-encoded-dollar", all, req{method: "GET", target: "/fhir/Patient/%24ihe-pix?sourceIdentifier=a|b"}, 0, "", "/fhir/Patient/$ihe-pix"},
+		{"ok/head-read", all, req{method: "HEAD", target: "/hapi/fhir/Patient/p-1"}, 0, "", "/hapi/fhir/Patient/p-1"},
+		{"ok/compartment", all, req{method: "GET", target: "/fhir/Patient/p-1/Observation"}, 0, "", "/fhir/Patient/p-1/Observation"},
+		{"ok/post-search-form", all, req{method: "POST", target: "/fhir/Patient/_search", header: formHeader, body: "family=x"}, 0, "", "/fhir/Patient/_search"},
+		{"ok/conditional-update", all, req{method: "PUT", target: "/fhir/Patient?identifier=a|b", header: fhirJSONHeader, body: "{}"}, 0, "", "/fhir/Patient"},
+		{"ok/create-if-none-exist", all, req{method: "POST", target: "/fhir/Patient", header: http.Header{"Content-Type": {"application/fhir+json"}, "If-None-Exist": {"identifier=a|b"}}, body: "{}"}, 0, "", "/fhir/Patient"},
+		{"ok/delete-instance", all, req{method: "DELETE", target: "/fhir/Patient/p-1"}, 0, "", "/fhir/Patient/p-1"},
+		{"ok/batch", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?family=x"), entry("GET", "Patient/p-1"))}, 0, "", "/fhir"},
+		{"ok/transaction-with-charset", all, req{method: "POST", target: "/fhir", header: http.Header{"Content-Type": {"application/fhir+json; charset=UTF-8"}}, body: bundleOf("transaction", entry("POST", "Patient"))}, 0, "", "/fhir"},
+
+		{"ok/include-scoped", all, req{method: "GET", target: "/fhir/Observation?_include=Observation:subject:Patient"}, 0, "", "/fhir/Observation"},
+		{"ok/revinclude-scoped", all, req{method: "GET", target: "/fhir/Patient?_revinclude=Observation:subject"}, 0, "", "/fhir/Patient"},
+		{"fail/include-unscoped", searchOnly, req{method: "GET", target: "/fhir/Patient?_include=Patient:general-practitioner:Practitioner"}, 403, reasonSearchReach, ""},
+		{"fail/include-no-target", all, req{method: "GET", target: "/fhir/Patient?_include=Patient:link"}, 403, reasonSearchReach, ""},
+		{"fail/include-star", all, req{method: "GET", target: "/fhir/Patient?_include=*"}, 403, reasonSearchReach, ""},
+		{"fail/include-iterate-unscoped", searchOnly, req{method: "GET", target: "/fhir/Patient?_include:iterate=Patient:link:RelatedPerson"}, 403, reasonSearchReach, ""},
+		{"fail/revinclude-unscoped", searchOnly, req{method: "GET", target: "/fhir/Patient?_revinclude=Observation:subject"}, 403, reasonSearchReach, ""},
+		{"fail/revinclude-encoded", searchOnly, req{method: "GET", target: "/fhir/Patient?%5Frevinclude=Observation%3Asubject"}, 403, reasonSearchReach, ""},
+		{"fail/has-unscoped", searchOnly, req{method: "GET", target: "/fhir/Patient?_has:Observation:subject:code=1234"}, 403, reasonSearchReach, ""},
+		{"fail/include-in-form", searchOnly, req{method: "POST", target: "/fhir/Patient/_search", header: formHeader, body: "_revinclude=Observation:subject"}, 403, reasonSearchReach, ""},
+		{"fail/include-in-entry", testNode(t, "system.batch", "Patient.search"), req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?_revinclude=Observation:subject"))}, 403, reasonSearchReach, ""},
+		{"fail/no-node", nil, req{method: "GET", target: "/fhir/Patient"}, 403, reasonNoNode, ""},
+		{"fail/absolute-form", all, req{method: "GET", target: "https://localhost/fhir/Patient"}, 400, reasonPathNotOrigin, ""},
+		{"fail/asterisk", all, req{method: "OPTIONS", target: "*"}, 400, reasonPathNotOrigin, ""},
+		{"fail/jsessionid", all, req{method: "GET", target: "/home;jsessionid=x"}, 400, "path_semicolon", ""},
+		{"fail/dotdot-semicolon", all, req{method: "GET", target: "/fhir/..;/home"}, 400, "path_semicolon", ""},
+		{"fail/encoded-dots", all, req{method: "GET", target: "/fhir/%2e%2e/actuator/env"}, 400, "path_encoded_dot", ""},
+		{"fail/overlong", all, req{method: "GET", target: "/fhir/%c0%ae%c0%ae/home"}, 400, "path_overlong_utf8", ""},
+		{"fail/trailing-slash", all, req{method: "GET", target: "/fhir/Patient/"}, 400, "path_trailing_slash", ""},
+		{"fail/tester-home", all, req{method: "GET", target: "/home"}, 403, reasonTesterUI, ""},
+		{"fail/tester-root", all, req{method: "GET", target: "/"}, 403, reasonTesterUI, ""},
+		{"fail/tester-case", all, req{method: "GET", target: "/HOME"}, 403, reasonTesterUI, ""},
+		{"fail/tester-static", all, req{method: "GET", target: "/js/app.js"}, 403, reasonTesterUI, ""},
+		{"fail/actuator", all, req{method: "GET", target: "/actuator/env"}, 403, reasonHAPINonFHIR, ""},
+		{"fail/swagger-under-base", all, req{method: "GET", target: "/fhir/swagger-ui/index.html"}, 403, reasonHAPINonFHIR, ""},
+		{"fail/api-docs", all, req{method: "GET", target: "/hapi/fhir/api-docs"}, 403, reasonHAPINonFHIR, ""},
+		{"fail/expunge-even-if-scoped", all, req{method: "POST", target: "/fhir/Patient/$expunge"}, 403, reasonDangerousOp, ""},
+		{"fail/expunge-system-scoped", all, req{method: "POST", target: "/fhir/$expunge"}, 403, reasonDangerousOp, ""},
+		{"fail/expunge-case", all, req{method: "POST", target: "/fhir/$EXPUNGE"}, 403, reasonDangerousOp, ""},
+		{"fail/expunge-encoded", all, req{method: "POST", target: "/fhir/%24expunge"}, 403, reasonDangerousOp, ""},
+		{"fail/partition", all, req{method: "POST", target: "/fhir/$partition-management-create-partition"}, 403, reasonDangerousOp, ""},
+		{"fail/mdm", all, req{method: "POST", target: "/fhir/$mdm-clear"}, 403, reasonDangerousOp, ""},
+		{"fail/export", all, req{method: "GET", target: "/fhir/Patient/$export"}, 403, reasonBulkData, ""},
+		{"fail/conditional-delete", all, req{method: "DELETE", target: "/fhir/Patient?identifier=x"}, 403, reasonConditionalDel, ""},
+		{"fail/delete-all", all, req{method: "DELETE", target: "/fhir/Patient"}, 403, reasonConditionalDel, ""},
+		{"fail/cascade-delete", all, req{method: "DELETE", target: "/fhir/Patient/p-1?_cascade=delete"}, 403, reasonConditionalDel, ""},
+		{"fail/opencr-match", all, req{method: "GET", target: "/match/config"}, 403, reasonOpenCRAdmin, ""},
+		{"fail/opencr-case", all, req{method: "POST", target: "/UpdateConfig"}, 403, reasonOpenCRAdmin, ""},
+		{"fail/opencr-ocrux", all, req{method: "POST", target: "/ocrux/user/authenticate"}, 403, reasonOpenCRAdmin, ""},
+		{"fail/es-cluster", all, req{method: "GET", target: "/_cluster/health"}, 403, reasonESAPI, ""},
+		{"fail/es-index-search", all, req{method: "GET", target: "/patients/_search"}, 403, reasonESAPI, ""},
+		{"fail/es-index-delete", all, req{method: "DELETE", target: "/patients"}, 403, reasonESAPI, ""},
+		{"fail/es-all", all, req{method: "DELETE", target: "/_all"}, 403, reasonESAPI, ""},
+		{"fail/es-star", all, req{method: "DELETE", target: "/*"}, 400, "path_disallowed_character", ""},
+		{"fail/script-param", all, req{method: "GET", target: "/fhir/Patient?script_fields=x"}, 403, reasonESScript, ""},
+		{"fail/not-fhir", all, req{method: "GET", target: "/somewhere"}, 403, reasonNotFHIR, ""},
+		{"fail/options", all, req{method: "OPTIONS", target: "/fhir/metadata"}, 403, reasonNotFHIR, ""},
+		{"fail/base-case", all, req{method: "GET", target: "/FHIR/Patient"}, 403, reasonNotFHIR, ""},
+		{"fail/scope-read", searchOnly, req{method: "GET", target: "/fhir/Patient/p-1"}, 403, reasonScope, ""},
+		{"fail/scope-pix", searchOnly, req{method: "GET", target: "/fhir/Patient/$ihe-pix"}, 403, reasonScope, ""},
+		{"fail/scope-compartment", searchOnly, req{method: "GET", target: "/fhir/Patient/p-1/Observation"}, 403, reasonScope, ""},
+		{"fail/scope-if-none-exist", testNode(t, "Patient.create"), req{method: "POST", target: "/fhir/Patient", header: http.Header{"Content-Type": {"application/fhir+json"}, "If-None-Exist": {"identifier=a|b"}}, body: "{}"}, 403, reasonScope, ""},
+		{"fail/scope-conditional-update", testNode(t, "Patient.update"), req{method: "PUT", target: "/fhir/Patient?identifier=a|b", header: fhirJSONHeader, body: "{}"}, 403, reasonScope, ""},
+		{"fail/scope-batch", searchOnly, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?x=y"))}, 403, reasonScope, ""},
+		{"fail/override-header", all, req{method: "GET", target: "/fhir/Patient", header: http.Header{"X-Http-Method-Override": {"DELETE"}}}, 400, reasonMethodOverride, ""},
+		{"fail/override-header-underscore", all, req{method: "GET", target: "/fhir/Patient", header: http.Header{"X_http_method": {"DELETE"}}}, 400, reasonMethodOverride, ""},
+		{"fail/override-method-override", all, req{method: "GET", target: "/fhir/Patient", header: http.Header{"X-Method-Override": {"DELETE"}}}, 400, reasonMethodOverride, ""},
+		{"fail/override-param", all, req{method: "GET", target: "/fhir/Patient?_method=DELETE"}, 400, reasonMethodOverride, ""},
+		{"fail/override-param-encoded", all, req{method: "GET", target: "/fhir/Patient?x=1&%5Fmethod=DELETE"}, 400, reasonMethodOverride, ""},
+		{"fail/override-param-semicolon", all, req{method: "GET", target: "/fhir/Patient?x=1;_METHOD=DELETE"}, 400, reasonMethodOverride, ""},
+		{"fail/override-in-form", all, req{method: "POST", target: "/fhir/Patient/_search", header: formHeader, body: "family=x&_method=DELETE"}, 400, reasonMethodOverride, ""},
+		{"fail/bad-query-escape", all, req{method: "GET", target: "/fhir/Patient?%zz=1"}, 400, reasonBadQuery, ""},
+		{"fail/search-json-body", all, req{method: "POST", target: "/fhir/Patient/_search", header: fhirJSONHeader, body: "{}"}, 415, reasonContentType, ""},
+		{"fail/form-create", all, req{method: "POST", target: "/fhir/Patient", header: formHeader, body: "family=x"}, 415, reasonContentType, ""},
+		{"fail/bundle-xml", all, req{method: "POST", target: "/fhir", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: "<Bundle/>"}, 415, reasonContentType, ""},
+		{"fail/bundle-no-type", all, req{method: "POST", target: "/fhir", body: bundleOf("batch")}, 415, reasonContentType, ""},
+		{"fail/bundle-utf16", all, req{method: "POST", target: "/fhir", header: http.Header{"Content-Type": {"application/fhir+json; charset=utf-16"}}, body: bundleOf("batch")}, 415, reasonContentType, ""},
+		{"fail/bundle-gzip", all, req{method: "POST", target: "/fhir", header: http.Header{"Content-Type": {"application/fhir+json"}, "Content-Encoding": {"gzip"}}, body: bundleOf("batch")}, 415, reasonContentEncoding, ""},
+		{"fail/bundle-too-large", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", strings.Repeat(entry("GET", "Patient/p-1")+",", 200)+entry("GET", "Patient/p-1"))}, 413, reasonTooLarge, ""},
+		{"fail/bundle-query", all, req{method: "POST", target: "/fhir?_format=xml", header: fhirJSONHeader, body: bundleOf("batch")}, 400, reasonBundleQuery, ""},
+		{"fail/bundle-not-json", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: "{"}, 400, reasonInvalidBundle, ""},
+		{"fail/bundle-document", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("document")}, 400, reasonInvalidBundle, ""},
+		{"fail/bundle-trailing-data", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch") + "{}"}, 400, reasonInvalidBundle, ""},
+		{"fail/bundle-duplicate-url", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", `{"request":{"method":"POST","url":"Patient/$expunge","url":"Patient/_search"}}`)}, 400, reasonInvalidBundle, ""},
+		{"fail/bundle-case-duplicate-url", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", `{"request":{"method":"POST","url":"Patient/$expunge","URL":"Patient/_search"}}`)}, 400, reasonInvalidBundle, ""},
+		{"fail/bundle-case-only-url", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", `{"request":{"method":"GET","Url":"Patient/p-1"}}`)}, 400, reasonInvalidBundle, ""},
+		{"fail/bundle-escaped-key-duplicate", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", `{"request":{"method":"POST","url":"Patient/$expunge","\u0075rl":"Patient/_search"}}`)}, 400, reasonInvalidBundle, ""},
+		{"fail/bundle-duplicate-type", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: `{"resourceType":"Bundle","type":"batch","type":"transaction"}`}, 400, reasonInvalidBundle, ""},
+		{"fail/entry-expunge", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient/p-1"), entry("POST", "Patient/$expunge"))}, 403, reasonDangerousOp, ""},
+		{"fail/entry-expunge-encoded", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("POST", "Patient/%24expunge"))}, 403, reasonDangerousOp, ""},
+		{"fail/entry-conditional-delete", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("transaction", entry("DELETE", "Patient?identifier=x"))}, 403, reasonConditionalDel, ""},
+		{"fail/entry-absolute", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "http://other/fhir/Patient/1"))}, 400, "path_disallowed_character", ""},
+		{"fail/entry-leading-slash", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "/actuator/env"))}, 400, "path_empty_segment", ""},
+		{"fail/entry-dotdot", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "../actuator/env"))}, 400, "path_dot_segment", ""},
+		{"fail/entry-semicolon", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "..;/home"))}, 400, "path_semicolon", ""},
+		{"fail/entry-not-fhir", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "swagger-ui"))}, 403, reasonNotFHIR, ""},
+		{"fail/entry-nested-batch", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("POST", ""))}, 400, reasonEntryURLRequired, ""},
+		{"fail/entry-nested-bundle-resource", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", `{"resource":{"resourceType":"Bundle"},"request":{"method":"POST","url":"Bundle"}}`)}, 403, reasonNestedBundle, ""},
+		{"fail/entry-method-override", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?_method=DELETE"))}, 400, reasonMethodOverride, ""},
+		{"fail/entry-lowercase-method", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("get", "Patient"))}, 400, reasonInvalidBundle, ""},
+		{"fail/entry-scope", searchOnly, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient/p-1"))}, 403, reasonScope, ""},
+		{"fail/entry-if-none-exist-scope", testNode(t, "system.transaction", "Patient.create"), req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("transaction", `{"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=a|b"}}`)}, 403, reasonScope, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, upBody, err := serve(t, g, tt.node, tt.rq)
+			if tt.reason == "" {
+				if err != nil || up == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if up.URL.Path != tt.path || up.URL.RawPath != "" || !strings.HasPrefix(up.RequestURI, tt.path) {
+					t.Errorf("upstream path %q raw %q uri %q, want %q", up.URL.Path, up.URL.RawPath, up.RequestURI, tt.path)
+				}
+				if upBody != tt.rq.body {
+					t.Errorf("upstream body %q, want %q", upBody, tt.rq.body)
+				}
+				in, ok := gate.InteractionFrom(up)
+				if !ok || !in.Valid || in.Code == fhirreq.CodeBatchOrTransaction {
+					t.Errorf("published interaction %+v", in)
+				}
+				return
+			}
+			if up != nil {
+				t.Fatalf("forwarded %s, want refusal %s", up.URL.Path, tt.reason)
+			}
+			status, reason := refusalOf(err)
+			if status != tt.status || reason != tt.reason {
+				t.Fatalf("refusal %d %s (%v), want %d %s", status, reason, err, tt.status, tt.reason)
+			}
+		})
+	}
+}
+
+func TestGuardWithoutProfilesIsStillDefaultDeny(t *testing.T) {
+	g := newGuard(t, &Guard{})
+	node := testNode(t, "Patient.search", "Patient.$expunge")
+	for _, tc := range []struct{ name, method, target, reason string }{
+		{"fail/tester-ui", "GET", "/home", reasonNotFHIR},
+		{"fail/es", "GET", "/_cat/indices", reasonNotFHIR},
+		{"fail/other-base", "GET", "/hapi/fhir/Patient", reasonNotFHIR},
+		{"fail/unscoped-op", "POST", "/fhir/$reindex", reasonScope},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up, _, err := serve(t, g, node, req{method: tc.method, target: tc.target})
+			if _, reason := refusalOf(err); up != nil || reason != tc.reason {
+				t.Fatalf("got %v (forwarded %v), want %s", err, up != nil, tc.reason)
+			}
+		})
+	}
+	// Without the hapi profile the scopes alone decide: this is why the
+	// profiles exist.
+	if up, _, err := serve(t, g, node, req{method: "POST", target: "/fhir/Patient/$expunge"}); up == nil {
+		t.Fatalf("scoped $expunge without profile refused: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		g    Guard
+		ok   bool
+	}{
+		{"ok/defaults", Guard{}, true},
+		{"ok/bases", Guard{Bases: []string{"/fhir", "/hapi-fhir-jpaserver/fhir"}}, true},
+		{"fail/root-base", Guard{Bases: []string{"/"}}, false},
+		{"fail/trailing-slash-base", Guard{Bases: []string{"/fhir/"}}, false},
+		{"fail/encoded-base", Guard{Bases: []string{"/f%68ir"}}, false},
+		{"fail/relative-base", Guard{Bases: []string{"fhir"}}, false},
+		{"fail/duplicate-base", Guard{Bases: []string{"/fhir", "/fhir"}}, false},
+		{"fail/negative-body", Guard{MaxBodyBytes: -1}, false},
+		{"fail/duplicate-profile", Guard{Profiles: []string{"hapi", "hapi"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			g := tc.g
+			err := g.Provision(ctx)
+			if err == nil {
+				err = g.Validate()
+			}
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	g := Guard{Profiles: []string{"tomcat"}}
+	if err := g.Provision(ctx); err == nil || !strings.Contains(err.Error(), `profiles[0]: unknown profile "tomcat"`) {
+		t.Fatalf("unknown profile: %v", err)
+	}
+}
