@@ -8,7 +8,7 @@ import (
 
 // TunedTransport is the body of crgate's reverse_proxy block: the
 // transport settings the benchmark tuned (docs/performance.md explains each).
-// The repository's Caddyfile carries the same lines; TestCaddyfileCarriesTunedTransport
+// The repository's Caddyfile carries the same lines; TestCaddyfileMatchesTheBenchmark
 // keeps the two from drifting apart.
 const TunedTransport = `transport http {
 	compression off

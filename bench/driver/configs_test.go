@@ -11,7 +11,7 @@ import (
 
 // The repository's Caddyfile is what `make run` and the e2e suite run; its
 // reverse_proxy must carry the transport settings the benchmark measured.
-func TestCaddyfileCarriesTunedTransport(t *testing.T) {
+func TestCaddyfileMatchesTheBenchmark(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "Caddyfile"))
 	if err != nil {
 		t.Fatal(err)
@@ -23,6 +23,10 @@ func TestCaddyfileCarriesTunedTransport(t *testing.T) {
 	}
 	if !strings.Contains(tokens(string(data)), tokens(TunedTransport)) {
 		t.Errorf("the repository Caddyfile's reverse_proxy lacks the benchmarked transport:\n%s", TunedTransport)
+	}
+	// And the guard is benchmarked as it ships.
+	if strings.Contains(string(data), "fhir_guard") && !strings.Contains(tokens(string(data)), tokens(FHIRGuard)) {
+		t.Errorf("the repository Caddyfile's fhir_guard differs from the benchmarked one:\n%s", FHIRGuard)
 	}
 }
 
