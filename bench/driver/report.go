@@ -22,6 +22,9 @@ type Report struct {
 	Versions             [][2]string
 	Runs                 []RunRecord
 	RSS                  []RSSRecord
+	// Profile is the CPU profile of crgate under the headline workload, if
+	// one was taken.
+	Profile string
 }
 
 func median(xs []float64) float64 {
@@ -206,6 +209,10 @@ func (r *Report) Markdown() string {
 			met = "yes"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, num(t.Value, 2), met)
+	}
+
+	if r.Profile != "" {
+		fmt.Fprintf(&b, "\nA CPU profile of crgate under %s (one extra run after the trials, not in the tables) is in `%s`; read it with `go tool pprof -top -cum bin/crgate %s`.\n", Headline, r.Profile, r.Profile)
 	}
 
 	b.WriteString("\n## Summary lines\n\n```\n")

@@ -50,7 +50,12 @@ type Options struct {
 	ProxyCPUs string
 	LoadCPUs  string
 
-	// OutDir receives the raw data (runs.jsonl, rss.jsonl, logs, configs).
+	// Profile adds, after the trials, one unreported run of the headline
+	// workload through crgate with a CPU profile taken through Caddy's admin
+	// API (OutDir/crgate.cpu.pprof).
+	Profile bool
+
+	// OutDir receives the raw data (runs.jsonl, logs, configs, profile).
 	OutDir string
 	// Command is the command line to print in the report.
 	Command string
@@ -71,6 +76,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for trial := 1; trial <= o.Trials; trial++ {
 		if err := d.trial(ctx, trial); err != nil {
 			return nil, fmt.Errorf("trial %d: %w", trial, err)
+		}
+	}
+	if o.Profile && slices.Contains(d.configs, ConfigCrgate) {
+		if err := d.profile(ctx); err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
 		}
 	}
 	d.report.Finished = time.Now()
@@ -272,6 +282,7 @@ type server struct {
 	config string
 	base   string // URL of the site, no path
 	proc   *proc  // nil for direct
+	admin  int    // Caddy's admin API port (pprof); 0 for nginx and direct
 }
 
 func (d *driver) startServer(ctx context.Context, config string, trial int) (*server, error) {
@@ -288,6 +299,7 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 	}
 	logPath := filepath.Join(d.o.OutDir, config+".log")
 	var argv []string
+	var admin int
 	switch config {
 	case ConfigNginx:
 		conf := filepath.Join(dir, "nginx.conf")
@@ -297,8 +309,7 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 		}
 		argv = []string{d.o.NginxBin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;"}
 	default:
-		admin, err := freePort()
-		if err != nil {
+		if admin, err = freePort(); err != nil {
 			return nil, err
 		}
 		p := caddyParams{pki: d.pki, port: port, adminPort: admin, upstream: d.simAddr, auditDir: dir}
@@ -324,7 +335,7 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 	if err != nil {
 		return nil, err
 	}
-	s := &server{config: config, base: fmt.Sprintf("https://localhost:%d", port), proc: pr}
+	s := &server{config: config, base: fmt.Sprintf("https://localhost:%d", port), proc: pr, admin: admin}
 	if err := d.waitReady(ctx, s); err != nil {
 		pr.stop()
 		return nil, err
@@ -586,4 +597,58 @@ func clientTLS(p pkiPaths) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "localhost"}, nil
+}
+
+// profile runs the headline workload through a fresh crgate once more,
+// not counted in the report, while Caddy's admin API takes a CPU profile
+// of it: the evidence for where crgate's time goes.
+func (d *driver) profile(ctx context.Context) error {
+	w, err := workloadByName(Headline)
+	if err != nil {
+		return err
+	}
+	s, err := d.startServer(ctx, ConfigCrgate, 0)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		s.proc.stop()
+		os.RemoveAll(filepath.Join(d.tmp, ConfigCrgate+"-0"))
+	}()
+	seconds := max(1, int(d.o.Duration/time.Second))
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", s.admin, seconds)
+	type fetched struct {
+		data []byte
+		err  error
+	}
+	done := make(chan fetched, 1)
+	go func() {
+		// Let the warm-up pass first.
+		time.Sleep(d.o.Warmup)
+		client := &http.Client{Timeout: time.Duration(seconds)*time.Second + 30*time.Second}
+		resp, err := client.Get(url)
+		if err != nil {
+			done <- fetched{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: status %d", url, resp.StatusCode)
+		}
+		done <- fetched{data, err}
+	}()
+	if _, err := d.runLoad(ctx, 0, s, w); err != nil {
+		return err
+	}
+	f := <-done
+	if f.err != nil {
+		return f.err
+	}
+	path := filepath.Join(d.o.OutDir, "crgate.cpu.pprof")
+	if err := os.WriteFile(path, f.data, 0o644); err != nil {
+		return err
+	}
+	d.report.Profile = path
+	return nil
 }

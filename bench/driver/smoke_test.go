@@ -94,6 +94,9 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("no table for workload %s", w.Name)
 		}
 	}
+	if prof, err := os.Stat(filepath.Join(out, "crgate.cpu.pprof")); err != nil || prof.Size() == 0 {
+		t.Errorf("no CPU profile of crgate: %v", err)
+	}
 
 	// Every applicable workload ran through every configuration, and every
 	// request succeeded: a proxy that refused the node, a guard that refused
