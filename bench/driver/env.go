@@ -123,7 +123,7 @@ func binaryRevision(bin string) string {
 		}
 	}
 	if rev == "" {
-		return "no VCS information (" + info.GoVersion + ")"
+		return "no VCS stamp in the binary (built with -buildvcs=false; `make bench` builds it from the harness checkout), " + info.GoVersion
 	}
 	if len(rev) > 12 {
 		rev = rev[:12]
