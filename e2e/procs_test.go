@@ -172,6 +172,7 @@ type gateway struct {
 	*process
 	port      int
 	adminPort int
+	adminSite int    // the admin site (subnet_guard) port
 	certs     string // this gateway's certificate directory
 	clients   string // its clients file
 	sim       *simulator
@@ -188,7 +189,7 @@ type gatewayOptions struct {
 // test may edit it).
 func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []string, g *gateway) {
 	t.Helper()
-	g = &gateway{port: freePort(t), adminPort: freePort(t), certs: t.TempDir()}
+	g = &gateway{port: freePort(t), adminPort: freePort(t), adminSite: freePort(t), certs: t.TempDir()}
 	for _, name := range []string{"ca.crt", "ca.crl", "server.crt", "server.key"} {
 		data, err := os.ReadFile(filepath.Join(fixtures.dir, name))
 		if err != nil {
@@ -210,6 +211,7 @@ func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []strin
 		"CRGATE_CERTS":           g.certs,
 		"CRGATE_REGISTRY_PORT":   fmt.Sprint(g.port),
 		"CRGATE_ADMIN_PORT":      fmt.Sprint(g.adminPort),
+		"CRGATE_ADMIN_SITE_PORT": fmt.Sprint(g.adminSite),
 		"CRGATE_UPSTREAM":        upstream,
 		"CRGATE_RELOAD_INTERVAL": "100ms",
 	}
@@ -236,11 +238,7 @@ func startGateway(t testing.TB, opts gatewayOptions) *gateway {
 	s := startSim(t)
 	env, g := gatewayEnv(t, opts, s.addr)
 	g.sim = s
-	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfileArg(opts), "--adapter", "caddyfile")
-	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		if g.exited() {
-			t.Fatalf("crgate exited: %v\n%s", g.err, g.logs)
-		}
+	g.run(t, env, caddyfileArg(opts), func() bool {
 		conn, err := tls.Dial("tcp", g.addr(), g.tlsConfig(t, "alpha"))
 		if err != nil {
 			return false
@@ -249,6 +247,18 @@ func startGateway(t testing.TB, opts gatewayOptions) *gateway {
 		return true
 	})
 	return g
+}
+
+// run starts crgate with caddyfile and env and waits until ready holds.
+func (g *gateway) run(t testing.TB, env []string, caddyfile string, ready func() bool) {
+	t.Helper()
+	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
+	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
+		if g.exited() {
+			t.Fatalf("crgate exited: %v\n%s", g.err, g.logs)
+		}
+		return ready()
+	})
 }
 
 // runGatewayToExit starts crgate with a config expected to be refused
