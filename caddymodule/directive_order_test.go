@@ -21,6 +21,11 @@ func TestDirectiveOrder(t *testing.T) {
 	map {path} {x} {
 		default y
 	}
+	admin_login {
+		store sqlite a.db
+		pepper_file p
+		totp_key_file k
+	}
 	subnet_guard 127.0.0.1
 	fhir_guard
 	node_auth
@@ -52,7 +57,7 @@ func TestDirectiveOrder(t *testing.T) {
 			got = append(got, h.Handler)
 		}
 	}
-	want := []string{"node_auth", "fhir_guard", "subnet_guard", "map", "headers", "reverse_proxy"}
+	want := []string{"node_auth", "fhir_guard", "subnet_guard", "map", "admin_login", "headers", "reverse_proxy"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("handler order = %q, want %q", got, want)
 	}

@@ -3,6 +3,9 @@
 package caddymodule
 
 import (
+	_ "github.com/crgate/crgate/caddymodule/adminauth"
+	_ "github.com/crgate/crgate/caddymodule/audit"
+	_ "github.com/crgate/crgate/caddymodule/audit/filesink"
 	_ "github.com/crgate/crgate/caddymodule/fhirguard"
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
 	_ "github.com/crgate/crgate/caddymodule/outcome"

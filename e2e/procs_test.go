@@ -207,6 +207,13 @@ func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []strin
 	if err := os.WriteFile(g.clients, clients, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The Caddyfile admin site's admin_login keys (its accounts store,
+	// accounts.db, is created beside them).
+	for name, key := range map[string]string{"admin-pepper": strings.Repeat("e2e-pepper-", 4), "admin-totp-key": strings.Repeat("7e", 32)} {
+		if err := os.WriteFile(filepath.Join(g.certs, name), []byte(key+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	vars := map[string]string{
 		"CRGATE_CERTS":           g.certs,
 		"CRGATE_REGISTRY_PORT":   fmt.Sprint(g.port),
@@ -214,6 +221,7 @@ func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []strin
 		"CRGATE_ADMIN_SITE_PORT": fmt.Sprint(g.adminSite),
 		"CRGATE_UPSTREAM":        upstream,
 		"CRGATE_RELOAD_INTERVAL": "100ms",
+		"CRGATE_AUDIT_DIR":       filepath.Join(g.certs, "audit"),
 	}
 	for k, v := range opts.env {
 		vars[k] = v

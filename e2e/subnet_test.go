@@ -96,16 +96,28 @@ func TestAdminSiteAdmitsOnlyListedSubnets(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, gatewayOptions{env: map[string]string{"CRGATE_ADMIN_SUBNETS": "127.0.0.1/32 ::ffff:127.0.0.4"}})
 	refusals := 0
+	// Past subnet_guard, admin_login wants a person's session.
+	session := devAdminSession(t, g)
+
+	t.Run("allowed-without-login", func(t *testing.T) {
+		for _, local := range []string{"127.0.0.1", "127.0.0.4"} {
+			// (The client follows the redirect to the login page.)
+			status, body, reached := adminRequest(t, g.sim, g.adminSite, local, http.MethodGet, "/crux/", nil)
+			if status != http.StatusOK || !strings.Contains(body, `action="/_crgate/login"`) || reached != 0 {
+				t.Fatalf("GET /crux/ from %s without a session: status %d, reached %d, body %.100q; want the login page", local, status, reached, body)
+			}
+		}
+	})
 
 	t.Run("allowed", func(t *testing.T) {
 		bothProtocols(t, func(t *testing.T, proto clientOption) {
 			for _, local := range []string{"127.0.0.1", "127.0.0.4"} {
-				status, body, reached := adminRequest(t, g.sim, g.adminSite, local, http.MethodGet, "/crux/", nil, proto)
+				status, body, reached := adminRequest(t, g.sim, g.adminSite, local, http.MethodGet, "/crux/", session, proto)
 				if status != http.StatusOK || !strings.Contains(body, "OpenCR admin UI") || reached != 1 {
 					t.Fatalf("GET /crux/ from %s: status %d, reached %d, body %.100q; want 200 from the simulator", local, status, reached, body)
 				}
 			}
-			status, body, reached := adminRequest(t, g.sim, g.adminSite, "127.0.0.1", http.MethodPost, "/ocrux/user/authenticate", nil, proto)
+			status, body, reached := adminRequest(t, g.sim, g.adminSite, "127.0.0.1", http.MethodPost, "/ocrux/user/authenticate", session, proto)
 			if status != http.StatusOK || !strings.Contains(body, `"token"`) || reached != 1 {
 				t.Fatalf("POST /ocrux/user/authenticate: status %d, reached %d, body %.100q", status, reached, body)
 			}
@@ -147,7 +159,7 @@ func TestAdminSiteAdmitsOnlyListedSubnets(t *testing.T) {
 
 	t.Run("only-ui-paths-from-allowed", func(t *testing.T) {
 		for _, path := range []string{"/fhir/Patient", "/cruxx", "/updateConfig", "/crux/../updateConfig", "/ocrux/%2e%2e/config"} {
-			status, _, reached := adminRequest(t, g.sim, g.adminSite, "127.0.0.1", http.MethodGet, path, nil)
+			status, _, reached := adminRequest(t, g.sim, g.adminSite, "127.0.0.1", http.MethodGet, path, session)
 			if status != http.StatusNotFound || reached != 0 {
 				t.Fatalf("GET %s from 127.0.0.1: status %d, reached %d; want 404 and nothing upstream", path, status, reached)
 			}

@@ -7,6 +7,15 @@ set -euo pipefail
 dir=${1:-certs-dev}
 crgate=${CRGATE_BIN:-bin/crgate}
 
+# admin_login's keys (the pepper and the TOTP sealing key), made once and
+# kept by make clean-certs: the accounts in accounts.db depend on them.
+mkdir -p "$dir"
+for key in admin-pepper admin-totp-key; do
+	if [ ! -f "$dir/$key" ]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 > "$dir/$key")
+	fi
+done
+
 if [ -f "$dir/ca.key" ]; then
 	echo "$dir: dev PKI exists (make clean-certs to start over)"
 	exit 0

@@ -25,6 +25,11 @@ Try, from another terminal in this directory:
   # a certificate from the right CA, but not registered: refused
   curl --cacert $certs/ca.crt --cert $certs/clients/stranger.crt --key $certs/clients/stranger.key 'https://localhost:$port/fhir/Patient'
 
+The admin site https://localhost:${CRGATE_ADMIN_SITE_PORT:-9444}/crux/ (OpenCR's UI) asks people to log in.
+Make yourself an account and open the printed one-time link:
+
+  $crgate users add --email you@example.org --store sqlite:$certs/accounts.db --link-base https://localhost:${CRGATE_ADMIN_SITE_PORT:-9444}
+
 What reached the registry: curl http://127.0.0.1:3099/records
 Metrics: curl http://127.0.0.1:2019/metrics | grep crgate_
 

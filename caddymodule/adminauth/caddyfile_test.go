@@ -1,0 +1,11 @@
+package adminauth
+
+import (
+	"testing"
+
+	"github.com/crgate/crgate/internal/adapttest"
+)
+
+func TestCaddyfileAdapt(t *testing.T) {
+	adapttest.Run(t, "testdata")
+}
