@@ -18,10 +18,13 @@ type Report struct {
 	Warmup, Duration     time.Duration
 	Configs, Workloads   []string
 	ProxyCPUs, LoadCPUs  string
-	Route                string
-	Versions             [][2]string
-	Runs                 []RunRecord
-	RSS                  []RSSRecord
+	// GOMAXPROCS is what the crgate configurations ran with (0: Go's
+	// default, one per CPU they may use).
+	GOMAXPROCS int
+	Route      string
+	Versions   [][2]string
+	Runs       []RunRecord
+	RSS        []RSSRecord
 	// Profile is the CPU profile of crgate under the headline workload, if
 	// one was taken.
 	Profile string
@@ -156,7 +159,11 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- **command**: `%s`\n", r.Command)
 	fmt.Fprintf(&b, "- **machine**: %s; load average %s at the start, %s at the end\n", r.Machine, r.LoadStart, r.LoadAfter)
 	if r.ProxyCPUs != "" {
-		fmt.Fprintf(&b, "- **CPU placement**: the proxy under test pinned to CPU %s (`taskset -c %s`; Go sets GOMAXPROCS=1 from the affinity mask, nginx runs one worker); the load generator and the registry simulator share CPU %s\n", r.ProxyCPUs, r.ProxyCPUs, r.LoadCPUs)
+		fmt.Fprintf(&b, "- **CPU placement**: the proxy under test pinned to CPU %s (`taskset -c %s`; nginx runs one worker, plain Caddy runs with Go's GOMAXPROCS=1 from the affinity mask", r.ProxyCPUs, r.ProxyCPUs)
+		if r.GOMAXPROCS > 0 {
+			fmt.Fprintf(&b, ", crgate with GOMAXPROCS=%d on that one CPU so a goroutine blocked in the audit spool's fsync does not hold the only P", r.GOMAXPROCS)
+		}
+		fmt.Fprintf(&b, "); the load generator and the registry simulator share CPU %s\n", r.LoadCPUs)
 	} else {
 		b.WriteString("- **CPU placement**: unpinned (taskset unavailable or fewer than 2 CPUs)\n")
 	}

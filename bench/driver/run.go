@@ -44,6 +44,11 @@ type Options struct {
 	// Configs and Workloads select what runs; empty means all that apply.
 	Configs   []string
 	Workloads []string
+	// CrgateGOMAXPROCS, when positive, is set in the crgate configurations'
+	// environment (not plain Caddy's): pinned to one CPU, Go would run
+	// crgate with one P, and a goroutine blocked in the audit spool's
+	// fsync would hold it. See docs/performance.md.
+	CrgateGOMAXPROCS int
 	// ProxyCPUs and LoadCPUs are taskset CPU lists; empty runs unpinned.
 	// The simulator shares the load generator's CPUs, so the proxy under
 	// test has its CPU to itself.
@@ -146,18 +151,19 @@ func newDriver(ctx context.Context, o Options) (*driver, error) {
 		return nil, err
 	}
 	d.report = &Report{
-		Started:   time.Now(),
-		Command:   o.Command,
-		Machine:   machine(),
-		LoadStart: loadAvg(),
-		Trials:    o.Trials,
-		Warmup:    o.Warmup,
-		Duration:  o.Duration,
-		Configs:   d.configs,
-		ProxyCPUs: o.ProxyCPUs,
-		LoadCPUs:  o.LoadCPUs,
-		Route:     d.route(),
-		Versions:  versions(ctx, o),
+		Started:    time.Now(),
+		Command:    o.Command,
+		Machine:    machine(),
+		LoadStart:  loadAvg(),
+		Trials:     o.Trials,
+		Warmup:     o.Warmup,
+		Duration:   o.Duration,
+		Configs:    d.configs,
+		ProxyCPUs:  o.ProxyCPUs,
+		GOMAXPROCS: o.CrgateGOMAXPROCS,
+		LoadCPUs:   o.LoadCPUs,
+		Route:      d.route(),
+		Versions:   versions(ctx, o),
 	}
 	for _, w := range d.workloads {
 		d.report.Workloads = append(d.report.Workloads, w.Name)
@@ -314,7 +320,7 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 		}
 		p := caddyParams{pki: d.pki, port: port, adminPort: admin, upstream: d.simAddr, auditDir: dir}
 		p.tuned = config != ConfigCaddy && config != ConfigCrgateDefault
-		if config != ConfigCaddy && config != ConfigCaddyTuned {
+		if crgateConfig(config) {
 			p.crgate, p.fhirGuard = true, d.hasFHIRGuard()
 			p.fhirOutcome = d.modules["http.handlers.fhir_outcome"]
 			p.handshakeAudit = d.modules["caddy.listeners.handshake_audit"]
@@ -331,7 +337,11 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 		}
 		argv = []string{d.o.CrgateBin, "run", "--config", conf, "--adapter", "caddyfile"}
 	}
-	pr, err := startProc(config, d.o.ProxyCPUs, logPath, nil, argv...)
+	var env []string
+	if crgateConfig(config) && d.o.CrgateGOMAXPROCS > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", d.o.CrgateGOMAXPROCS))
+	}
+	pr, err := startProc(config, d.o.ProxyCPUs, logPath, env, argv...)
 	if err != nil {
 		return nil, err
 	}
@@ -341,6 +351,11 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 		return nil, err
 	}
 	return s, nil
+}
+
+// crgateConfig reports whether a configuration runs crgate's modules.
+func crgateConfig(config string) bool {
+	return config == ConfigCrgate || config == ConfigCrgateSync || config == ConfigCrgateDefault
 }
 
 // writeConfig writes a proxy's configuration, and a copy beside the raw
