@@ -3,6 +3,8 @@
 #   make run    dev PKI (if missing), build, start the registry simulator and
 #               crgate with ./Caddyfile on https://localhost:9443
 #   make test   unit tests and the end-to-end suite against bin/crgate
+#   make bench  crgate beside plain Caddy and nginx on loopback
+#               (bench/results.md; docs/performance.md)
 
 GO      ?= go
 CERTS   ?= certs-dev
@@ -12,7 +14,7 @@ SIM     := bin/registry-sim
 # build cache warm for the test build that follows.
 TESTENV := CRGATE_BIN=$(abspath $(BIN)) REGISTRY_SIM_BIN=$(abspath $(SIM))
 
-.PHONY: all build sim certs run test unit e2e vet clean clean-certs tools test-deps-login
+.PHONY: all build sim certs run test unit e2e vet clean clean-certs tools test-deps-login bench bench-smoke bench-tools
 
 all: build sim
 
@@ -36,6 +38,21 @@ unit:
 
 e2e: build sim
 	$(TESTENV) $(GO) test -count=1 -timeout 15m -v ./e2e/
+
+# The benchmark: ~7 minutes, not part of `make test`. nginx (Debian's) takes
+# part when installed; BENCH_FLAGS passes crgate-bench flags, e.g.
+# BENCH_FLAGS='-trials 3 -workloads search-h1-c64'.
+bench: build sim bench-tools
+	bin/crgate-bench -crgate $(BIN) -sim $(SIM) -load bin/crgate-load $(BENCH_FLAGS)
+
+bench-tools:
+	$(GO) build -o bin/crgate-load ./bench/cmd/crgate-load
+	$(GO) build -o bin/crgate-bench ./bench/cmd/crgate-bench
+
+# The benchmark in miniature (one trial, a fraction of a second per run);
+# `make test` runs it too, as part of ./...
+bench-smoke: build sim
+	$(TESTENV) $(GO) test -count=1 -run TestSmoke -v ./bench/driver/
 
 # tools installs the pinned test tools (npm ci): the independent FHIR R4
 # validators internal/balp's tests run on its AuditEvents. CI runs it before

@@ -1,0 +1,91 @@
+package driver
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The repository's Caddyfile is what `make run` and the e2e suite run; its
+// reverse_proxy must carry the transport settings the benchmark measured.
+func TestCaddyfileMatchesTheBenchmark(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Compare token by token, ignoring comments and indentation.
+	tokens := func(s string) string {
+		s = regexp.MustCompile(`(?m)#.*$`).ReplaceAllString(s, "")
+		return strings.Join(strings.Fields(s), " ")
+	}
+	if !strings.Contains(tokens(string(data)), tokens(TunedTransport)) {
+		t.Errorf("the repository Caddyfile's reverse_proxy lacks the benchmarked transport:\n%s", TunedTransport)
+	}
+	// And the guard is benchmarked as it ships.
+	if strings.Contains(string(data), "fhir_guard") && !strings.Contains(tokens(string(data)), tokens(FHIRGuard)) {
+		t.Errorf("the repository Caddyfile's fhir_guard differs from the benchmarked one:\n%s", FHIRGuard)
+	}
+}
+
+func TestBundleIsABatchOfPatientCreates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bundle.json")
+	if err := writeBundle(path, BundleSize); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > BundleSize || len(data) < BundleSize-4096 {
+		t.Errorf("bundle is %d bytes, want just under %d", len(data), BundleSize)
+	}
+	var b struct {
+		ResourceType, Type string
+		Entry              []struct {
+			Resource struct{ ResourceType string }
+			Request  struct{ Method, URL string }
+		}
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatalf("bundle is not JSON: %v", err)
+	}
+	if b.ResourceType != "Bundle" || b.Type != "batch" || len(b.Entry) < 500 {
+		t.Fatalf("resourceType %q type %q, %d entries", b.ResourceType, b.Type, len(b.Entry))
+	}
+	for i, e := range b.Entry {
+		if e.Resource.ResourceType != "Patient" || e.Request.Method != "POST" || e.Request.URL != "Patient" {
+			t.Fatalf("entry %d: %+v", i, e)
+		}
+	}
+}
+
+// The two Caddy configurations differ only in crgate's modules and the
+// transport: same listener, same client authentication.
+func TestCaddyConfigurationsShareTheDoor(t *testing.T) {
+	base := caddyParams{pki: pkiPaths{dir: "/pki"}, port: 9443, adminPort: 2019, upstream: "127.0.0.1:3000"}
+	plain := caddyfile(base)
+	crg := base
+	crg.crgate, crg.tuned, crg.fhirGuard, crg.audit, crg.auditDir = true, true, true, "sync", "/audit"
+	crg.fhirOutcome, crg.handshakeAudit = true, true
+	full := caddyfile(crg)
+	for _, s := range []string{"https://:9443 {", "mode require_and_verify", "trust_pool file /pki/ca.crt", "protocols h1 h2", "strict_sni_host on"} {
+		if !strings.Contains(plain, s) || !strings.Contains(full, s) {
+			t.Errorf("%q not in both configurations", s)
+		}
+	}
+	for _, s := range []string{"node_auth", "verifier node_registry", "fhir_guard {", "max_body 1MiB", "keepalive_idle_conns_per_host",
+		"durability sync", "sink file /audit/audit.jsonl", "handshake_audit", "fhir_outcome"} {
+		if strings.Contains(plain, s) {
+			t.Errorf("plain Caddy has %q", s)
+		}
+		if !strings.Contains(full, s) {
+			t.Errorf("crgate lacks %q", s)
+		}
+	}
+	if strings.Index(full, "\t\taudit\n") > strings.Index(full, "node_auth") {
+		t.Error("audit is not outermost in crgate's route")
+	}
+}

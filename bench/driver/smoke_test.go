@@ -1,0 +1,148 @@
+package driver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crgate/crgate/bench/loadgen"
+)
+
+// asLoadgen makes this test binary act as crgate-load when the smoke test
+// runs it as the load generator, so the test needs no second build.
+const asLoadgen = "CRGATE_BENCH_AS_LOADGEN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asLoadgen) == "1" {
+		os.Exit(loadgen.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// binary returns the binary named by env (as `make test` passes them), or
+// builds pkg into dir.
+func binary(t *testing.T, env, pkg, dir string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		return p
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = filepath.Join("..", "..")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// TestSmoke runs `make bench` in miniature (one trial, a fraction of a
+// second per run) so the harness cannot rot: every configuration starts,
+// every workload runs through it without a failed request, and the report
+// carries the table and a summary line per configuration. It asserts
+// nothing about speed. nginx takes part when it is installed.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts crgate, nginx and the simulator")
+	}
+	tmp := t.TempDir()
+	crgate := binary(t, "CRGATE_BIN", "./cmd/crgate", tmp)
+	sim := binary(t, "REGISTRY_SIM_BIN", "./examples/registry-sim", tmp)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(asLoadgen, "1")
+	out, results := filepath.Join(tmp, "out"), filepath.Join(tmp, "results.md")
+	args := []string{
+		"-crgate", crgate, "-sim", sim, "-load", self,
+		"-trials", "1", "-warmup", "50ms", "-duration", "200ms", "-requests", "300",
+		"-out", out, "-results", results,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("crgate-bench exited %d\nstderr:\n%s\nloadgen.log:\n%s", code, stderr.String(), readFile(t, filepath.Join(out, "loadgen.log")))
+	}
+
+	configs := []string{ConfigDirect, ConfigCaddy, ConfigCrgate}
+	if findNginx() != "" {
+		configs = append(configs, ConfigNginx)
+	}
+	md := readFile(t, results)
+	if md != stdout.String() {
+		t.Error("results file differs from what was printed")
+	}
+	for _, c := range configs {
+		if !hasLinePrefix(md, fmt.Sprintf("config=%s workload=%s rps=", c, Headline)) {
+			t.Errorf("no summary line for %s in:\n%s", c, md)
+		}
+	}
+	for _, w := range Workloads {
+		if !strings.Contains(md, "\n## "+w.Name+" — ") {
+			t.Errorf("no table for workload %s", w.Name)
+		}
+	}
+	if prof, err := os.Stat(filepath.Join(out, "crgate.cpu.pprof")); err != nil || prof.Size() == 0 {
+		t.Errorf("no CPU profile of crgate: %v", err)
+	}
+
+	// Every applicable workload ran through every configuration, and every
+	// request succeeded: a proxy that refused the node, a guard that refused
+	// the Bundle or a broken nginx configuration fails here.
+	ran := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(readFile(t, filepath.Join(out, "runs.jsonl"))))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		rec := parseRun(t, sc.Text())
+		ran[rec.Config+" "+rec.Workload] = true
+		if rec.Requests == 0 || rec.Errors != 0 {
+			t.Errorf("%s %s: %d requests, %d errors (%v)", rec.Config, rec.Workload, rec.Requests, rec.Errors, rec.ErrorKinds)
+		}
+	}
+	for _, c := range configs {
+		for _, w := range Workloads {
+			if applies(c, w) && !ran[c+" "+w.Name] {
+				t.Errorf("%s did not run through %s", w.Name, c)
+			}
+		}
+	}
+}
+
+func parseRun(t *testing.T, line string) RunRecord {
+	t.Helper()
+	var rec RunRecord
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatalf("runs.jsonl line %q: %v", line, err)
+	}
+	return rec
+}
+
+func hasLinePrefix(s, prefix string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
