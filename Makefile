@@ -14,7 +14,7 @@ SIM     := bin/registry-sim
 # build cache warm for the test build that follows.
 TESTENV := CRGATE_BIN=$(abspath $(BIN)) REGISTRY_SIM_BIN=$(abspath $(SIM))
 
-.PHONY: all build sim certs run test unit e2e vet clean clean-certs tools test-deps-login bench bench-smoke bench-tools
+.PHONY: all build sim certs run test test-deps unit e2e vet clean clean-certs bench bench-smoke bench-tools
 
 all: build sim
 
@@ -30,13 +30,20 @@ certs: build
 run: build sim certs
 	CRGATE_BIN=$(BIN) REGISTRY_SIM_BIN=$(SIM) CRGATE_CERTS=$(CERTS) scripts/run-dev.sh
 
-test: build sim
+test: test-deps build sim
 	$(TESTENV) $(GO) test -count=1 -timeout 15m ./...
+
+# The real peers the tests run against, installed when missing (as root):
+# PostgreSQL and Chromium (admin_login), rsyslog and a FHIR server (audit
+# sinks), nginx (the benchmark's smoke run), the npm FHIR validators (audit
+# events). Without them those tests skip locally and fail under CI=true.
+test-deps:
+	@scripts/test-deps.sh
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
 
-e2e: build sim
+e2e: test-deps build sim
 	$(TESTENV) $(GO) test -count=1 -timeout 15m -v ./e2e/
 
 # The benchmark: ~7 minutes, not part of `make test`. nginx (Debian's) takes
@@ -54,12 +61,6 @@ bench-tools:
 bench-smoke: build sim
 	$(TESTENV) $(GO) test -count=1 -run TestSmoke -v ./bench/driver/
 
-# tools installs the pinned test tools (npm ci): the independent FHIR R4
-# validators internal/balp's tests run on its AuditEvents. CI runs it before
-# make test (there the tests fail, not skip, without it).
-tools:
-	npm ci --prefix tools/fhir-validate --no-audit --no-fund
-
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -69,14 +70,3 @@ clean:
 
 clean-certs:
 	rm -rf $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.crl $(CERTS)/clients.json $(CERTS)/clients
-
-# Debian packages the admin_login tests need: PostgreSQL (initdb and pg_ctl,
-# which the tests run as the unprivileged postgres user on a loopback port)
-# and Chromium (the browser end-to-end test). With CI=true those tests fail
-# rather than skip when these are missing.
-test-deps-login:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then \
-		echo "postgresql and chromium present"; \
-	else \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium; \
-	fi

@@ -13,7 +13,7 @@ import (
 )
 
 // chromiumPath finds Debian's chromium; without it the browser test is
-// skipped, or fails when CI=true (CI installs it: make test-deps-login).
+// skipped, or fails when CI=true (CI installs it: make test-deps).
 func chromiumPath(t *testing.T) string {
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -21,9 +21,9 @@ func chromiumPath(t *testing.T) string {
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (make test-deps-login)")
+		t.Fatal("chromium is not installed (make test-deps)")
 	}
-	t.Skip("chromium is not installed (CI would fail here; make test-deps-login)")
+	t.Skip("chromium is not installed (CI would fail here; make test-deps)")
 	return ""
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/crgate/crgate/internal/fhirreq"
 )
 
-// validatorDir holds the npm-installed independent validators (make tools).
+// validatorDir holds the npm-installed independent validators (make test-deps).
 var validatorDir = filepath.Join("..", "..", "tools", "fhir-validate")
 
 // nodeValidator returns the node binary and script, or skips the test
@@ -22,7 +22,7 @@ var validatorDir = filepath.Join("..", "..", "tools", "fhir-validate")
 func nodeValidator(t *testing.T) (node, script string) {
 	t.Helper()
 	missing := func(why string) {
-		msg := why + " (run `make tools`: npm ci --prefix tools/fhir-validate)"
+		msg := why + " (run `make test-deps`: npm ci in tools/fhir-validate)"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}

@@ -50,7 +50,7 @@ func binDir() (string, error) {
 	if len(m) > 0 {
 		return filepath.Dir(m[len(m)-1]), nil
 	}
-	return "", fmt.Errorf("initdb not found (install Debian's postgresql package: make test-deps-login)")
+	return "", fmt.Errorf("initdb not found (install Debian's postgresql package: make test-deps)")
 }
 
 // DSN returns a fresh, empty database on the shared server, creating the
