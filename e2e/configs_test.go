@@ -11,153 +11,33 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
-var updateExamples = flag.Bool("update-examples", false, "rewrite examples/*.json from `crgate adapt` of their Caddyfiles (only when every directive is in the binary)")
+var updateExamples = flag.Bool("update-examples", false, "rewrite examples/*.json from `crgate adapt` of their Caddyfiles ")
 
-// pendingDirectives are written in configs/Caddyfile but built on other
-// branches (fhir_guard and fhir_outcome by the guard work, audit by the
-// audit work). While the binary lacks one, the tests below strip it from
-// the Caddyfile (and its handler from the JSON examples), check
-// everything else, and log what they could not check; once the binary has
-// them, nothing is stripped and they are checked too.
-var pendingDirectives = []string{"fhir_guard", "fhir_outcome", "audit"}
-
-var unrecognized = regexp.MustCompile(`unrecognized (?:directive|global option): ([a-z_]+)`)
-
-// adaptCaddyfile adapts path with the real binary's `adapt` command,
-// stripping pending directives the binary does not know. It returns the
-// JSON config (parsed, and as printed) and the directives it stripped.
-func adaptCaddyfile(t *testing.T, path string) (map[string]any, []byte, []string) {
+// adaptCaddyfile adapts path with the real binary's `adapt` command and
+// returns the JSON config (parsed, and as printed). Every directive the
+// configs use is built into crgate, so an unknown one is a failure.
+func adaptCaddyfile(t *testing.T, path string) (map[string]any, []byte) {
 	t.Helper()
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(crgateBin, "adapt", "--config", path, "--adapter", "caddyfile")
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("crgate adapt %s: %v\n%s", path, err, errOut.String())
 	}
-	text := string(src)
-	var stripped []string
-	for {
-		tmp := filepath.Join(t.TempDir(), "Caddyfile")
-		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var out, errOut bytes.Buffer
-		cmd := exec.Command(crgateBin, "adapt", "--config", tmp, "--adapter", "caddyfile")
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			m := unrecognized.FindStringSubmatch(errOut.String())
-			if m == nil || !slices.Contains(pendingDirectives, m[1]) || slices.Contains(stripped, m[1]) {
-				t.Fatalf("crgate adapt %s: %v\n%s", path, err, errOut.String())
-			}
-			stripped = append(stripped, m[1])
-			text = stripDirective(text, m[1])
-			continue
-		}
-		if strings.Contains(errOut.String(), `"level":"warn"`) {
-			t.Errorf("crgate adapt %s warns:\n%s", path, errOut.String())
-		}
-		var cfg map[string]any
-		if err := json.Unmarshal(out.Bytes(), &cfg); err != nil {
-			t.Fatalf("adapt output: %v", err)
-		}
-		if len(stripped) > 0 {
-			t.Logf("%s: not in this binary, so not checked: %s", filepath.Base(path), strings.Join(stripped, ", "))
-		}
-		return cfg, out.Bytes(), stripped
+	if strings.Contains(errOut.String(), `"level":"warn"`) {
+		t.Errorf("crgate adapt %s warns:\n%s", path, errOut.String())
 	}
-}
-
-// stripDirective removes every line whose first word is name (with its
-// block), then any handle_errors block left without a directive.
-func stripDirective(text, name string) string {
-	lines := strings.Split(text, "\n")
-	var out []string
-	for i := 0; i < len(lines); i++ {
-		f := strings.Fields(lines[i])
-		if len(f) > 0 && f[0] == name {
-			i = blockEnd(lines, i)
-			continue
-		}
-		out = append(out, lines[i])
+	var cfg map[string]any
+	if err := json.Unmarshal(out.Bytes(), &cfg); err != nil {
+		t.Fatalf("adapt output: %v", err)
 	}
-	lines, out = out, nil
-	for i := 0; i < len(lines); i++ {
-		if f := strings.Fields(lines[i]); len(f) == 2 && f[0] == "handle_errors" && f[1] == "{" {
-			end := blockEnd(lines, i)
-			empty := true
-			for _, l := range lines[i+1 : end] {
-				if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-					empty = false
-				}
-			}
-			if empty {
-				i = end
-				continue
-			}
-		}
-		out = append(out, lines[i])
-	}
-	return strings.Join(out, "\n")
-}
-
-// blockEnd returns the index of the line closing the block opened on
-// line i, or i if the line opens none.
-func blockEnd(lines []string, i int) int {
-	if !strings.HasSuffix(strings.TrimSpace(lines[i]), "{") {
-		return i
-	}
-	depth := 0
-	for j := i; j < len(lines); j++ {
-		depth += strings.Count(lines[j], "{") - strings.Count(lines[j], "}")
-		if depth == 0 {
-			return j
-		}
-	}
-	return len(lines) - 1
-}
-
-// stripHandlers removes the handlers named in names from a JSON config,
-// then whatever that leaves empty (routes, subroutes, error routes).
-func stripHandlers(v any, names []string) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			x[k] = stripHandlers(c, names)
-		}
-		if h, ok := x["handle"].([]any); ok {
-			x["handle"] = slices.DeleteFunc(h, func(e any) bool {
-				m, _ := e.(map[string]any)
-				name, _ := m["handler"].(string)
-				routes, isSub := m["routes"].([]any)
-				return slices.Contains(names, name) || (name == "subroute" && isSub && len(routes) == 0)
-			})
-		}
-		if r, ok := x["routes"].([]any); ok {
-			x["routes"] = slices.DeleteFunc(r, func(e any) bool {
-				m, _ := e.(map[string]any)
-				h, _ := m["handle"].([]any)
-				_, matched := m["match"]
-				return len(h) == 0 && !matched
-			})
-		}
-		if e, ok := x["errors"].(map[string]any); ok {
-			if r, _ := e["routes"].([]any); len(r) == 0 {
-				delete(x, "errors")
-			}
-		}
-		return x
-	case []any:
-		for i, c := range x {
-			x[i] = stripHandlers(c, names)
-		}
-		return x
-	default:
-		return v
-	}
+	return cfg, out.Bytes()
 }
 
 // server returns the HTTP server listening on addr.
@@ -206,7 +86,7 @@ func handlers(t *testing.T, srv map[string]any) []string {
 // and checks the properties the deployment relies on.
 func TestProductionCaddyfile(t *testing.T) {
 	t.Parallel()
-	cfg, _, stripped := adaptCaddyfile(t, filepath.Join(repoRoot, "configs", "Caddyfile"))
+	cfg, _ := adaptCaddyfile(t, filepath.Join(repoRoot, "configs", "Caddyfile"))
 	if got := dig[string](t, cfg, "admin", "listen"); got != "127.0.0.1:2019" {
 		t.Errorf("admin API listens on %q, want loopback 127.0.0.1:2019", got)
 	}
@@ -241,21 +121,19 @@ func TestProductionCaddyfile(t *testing.T) {
 	if dig[string](t, policies[0], "protocol_min") != "tls1.2" {
 		t.Error("registry accepts TLS below 1.2")
 	}
-	// The audit directive is commented out until the audit module is
-	// built; once enabled it must come first.
-	wantChain := []string{"node_auth", "fhir_guard", "request_body", "reverse_proxy"}
-	wantChain = slices.DeleteFunc(wantChain, func(s string) bool { return slices.Contains(stripped, s) })
-	got := handlers(t, registry)
-	if len(got) > 0 && got[0] == "audit" {
-		got = got[1:]
+	// audit outermost, so every request is recorded whatever refuses it.
+	wantChain := []string{"audit", "node_auth", "fhir_guard", "request_body", "reverse_proxy"}
+	if got := handlers(t, registry); !slices.Equal(got, wantChain) {
+		t.Errorf("registry handler chain %q, want %q", got, wantChain)
 	}
-	if !slices.Equal(got, wantChain) {
-		t.Errorf("registry handler chain %q, want %q (after audit, if enabled)", got, wantChain)
+	if _, ok := registry["errors"]; !ok {
+		t.Error("registry site has no error routes (fhir_outcome)")
 	}
-	if !slices.Contains(stripped, "fhir_outcome") {
-		if _, ok := registry["errors"]; !ok {
-			t.Error("registry site has no error routes (fhir_outcome)")
-		}
+	if lw := fmt.Sprint(registry["listener_wrappers"]); !strings.Contains(lw, "handshake_audit") {
+		t.Errorf("registry listener wrappers %s: failed handshakes are not audited", lw)
+	}
+	if got := dig[string](t, cfg, "apps", "audit", "durability"); got != "sync" {
+		t.Errorf("audit durability %q, want sync", got)
 	}
 	for _, s := range dig[map[string]any](t, cfg, "apps", "http", "servers") {
 		b, _ := json.Marshal(s)
@@ -269,12 +147,9 @@ func TestProductionCaddyfile(t *testing.T) {
 		t.Errorf("admin listener TLS policies %v, want one without client authentication", p)
 	}
 	chain := handlers(t, admin)
-	first := 0
-	if len(chain) > 0 && chain[0] == "audit" {
-		first = 1
-	}
-	if len(chain) <= first || chain[first] != "subnet_guard" {
-		t.Fatalf("admin handler chain %q: subnet_guard is not first (after audit)", chain)
+	const first = 1
+	if len(chain) < 3 || chain[0] != "audit" || chain[first] != "subnet_guard" || chain[2] != "admin_login" {
+		t.Fatalf("admin handler chain %q, want audit, subnet_guard, admin_login first", chain)
 	}
 	guard := dig[[]any](t, admin, "routes")[0].(map[string]any)["handle"].([]any)[first].(map[string]any)
 	wantRanges := []any{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8", "127.0.0.0/8", "::1/128"}
@@ -293,12 +168,9 @@ func TestExamplesMatchTheirCaddyfiles(t *testing.T) {
 	}
 	for jsonFile, caddyfile := range pairs {
 		t.Run(filepath.Base(jsonFile), func(t *testing.T) {
-			cfg, raw, stripped := adaptCaddyfile(t, filepath.Join(repoRoot, caddyfile))
+			cfg, raw := adaptCaddyfile(t, filepath.Join(repoRoot, caddyfile))
 			path := filepath.Join(repoRoot, jsonFile)
 			if *updateExamples {
-				if len(stripped) > 0 {
-					t.Fatalf("cannot rewrite %s: the binary lacks %v", jsonFile, stripped)
-				}
 				// Indented as adapted, so keys keep Caddy's order.
 				var b bytes.Buffer
 				if err := json.Indent(&b, raw, "", "\t"); err != nil {
@@ -317,11 +189,10 @@ func TestExamplesMatchTheirCaddyfiles(t *testing.T) {
 			if err := json.Unmarshal(data, &want); err != nil {
 				t.Fatalf("%s: %v", jsonFile, err)
 			}
-			want = stripHandlers(want, stripped)
 			if !reflect.DeepEqual(any(cfg), want) {
 				got, _ := json.MarshalIndent(cfg, "", "  ")
 				exp, _ := json.MarshalIndent(want, "", "  ")
-				t.Fatalf("%s does not match `crgate adapt %s` (run with -args -update-examples once every directive is built):\ngot  %s\nwant %s", jsonFile, caddyfile, got, exp)
+				t.Fatalf("%s does not match `crgate adapt %s` (run with -args -update-examples):\ngot  %s\nwant %s", jsonFile, caddyfile, got, exp)
 			}
 		})
 	}
@@ -349,15 +220,11 @@ func TestClientsExampleLoads(t *testing.T) {
 func TestProductionCaddyfileRuns(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(repoRoot, "configs", "Caddyfile")
-	_, _, stripped := adaptCaddyfile(t, path)
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(src)
-	for _, d := range stripped {
-		text = stripDirective(text, d)
-	}
 	s := startSim(t)
 	env, g := gatewayEnv(t, gatewayOptions{}, s.addr)
 	g.sim = s
@@ -373,10 +240,10 @@ func TestProductionCaddyfileRuns(t *testing.T) {
 		}
 		text = strings.ReplaceAll(text, old, repl)
 	}
-	// State and log directories (the audit spool and sinks, once enabled).
-	for _, dir := range []string{"/var/lib/crgate/", "/var/log/crgate/"} {
-		text = strings.ReplaceAll(text, dir, t.TempDir()+"/")
-	}
+	// State and log directories (the audit spool and trail, the accounts).
+	varLib, varLog := t.TempDir(), t.TempDir()
+	text = strings.ReplaceAll(text, "/var/lib/crgate/", varLib+"/")
+	text = strings.ReplaceAll(text, "/var/log/crgate/", varLog+"/")
 	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(caddyfile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -395,11 +262,41 @@ func TestProductionCaddyfileRuns(t *testing.T) {
 	if err := g.handshakeOutcome(g.tlsConfig(t, "")); err == nil {
 		t.Fatal("registry door completed a handshake without a client certificate")
 	}
+	// An operator on loopback without a session gets the login page and
+	// nothing reaches OpenCR; logged in, the UI.
 	status, body, reached := adminRequest(t, s, g.adminSite, "127.0.0.1", http.MethodGet, "/crux/", nil)
+	if status != http.StatusOK || reached != 0 || !strings.Contains(body, `action="/_crgate/login"`) {
+		t.Fatalf("operator on loopback without a session: status %d, reached %d; want the login page", status, reached)
+	}
+	session := adminSession(t, g, "sqlite:"+filepath.Join(varLib, "accounts.db"))
+	status, body, reached = adminRequest(t, s, g.adminSite, "127.0.0.1", http.MethodGet, "/crux/", session)
 	if status != http.StatusOK || reached != 1 || !strings.Contains(body, "OpenCR") {
 		t.Fatalf("operator on loopback: status %d, reached %d", status, reached)
 	}
-	if status, _, reached := adminRequest(t, s, g.adminSite, "127.0.0.1", http.MethodGet, "/fhir/Patient", nil); status != http.StatusNotFound || reached != 0 {
+	if status, _, reached := adminRequest(t, s, g.adminSite, "127.0.0.1", http.MethodGet, "/fhir/Patient", session); status != http.StatusNotFound || reached != 0 {
 		t.Fatalf("admin door, non-UI path: status %d, reached %d; want 404 and nothing upstream", status, reached)
+	}
+	// The node's search, the refused handshake and the admin door's
+	// requests are in the audit trail, which only the gateway may read.
+	trail := filepath.Join(varLog, "audit.jsonl")
+	var evs []auditEvent
+	waitFor(t, "the audit trail", 20*time.Second, func() bool {
+		evs = requestEvents(auditEvents(t, trail))
+		return len(evs) >= 5
+	})
+	fi, err := os.Stat(trail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("audit trail %s has mode %v; want 0600", trail, fi.Mode().Perm())
+	}
+	var search, handshake bool
+	for _, ev := range evs {
+		search = search || ev.codes() == "rest/search-type/ITI-78" && ev.nodeID() == "alpha"
+		handshake = handshake || strings.Contains(ev.OutcomeDesc, "no_client_certificate")
+	}
+	if !search || !handshake {
+		t.Fatalf("audit trail lacks the node's search (%v) or the refused handshake (%v)", search, handshake)
 	}
 }

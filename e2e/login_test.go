@@ -273,7 +273,14 @@ const e2ePassword = "granite puffin orchestra 42"
 // returns the Cookie header carrying its session.
 func devAdminSession(t *testing.T, g *gateway) http.Header {
 	t.Helper()
-	d := &loginDoor{gateway: g, sitePort: g.adminSite, store: "sqlite:" + filepath.Join(g.certs, "accounts.db")}
+	return adminSession(t, g, "sqlite:"+filepath.Join(g.certs, "accounts.db"))
+}
+
+// adminSession enrols an operator in the account store of g's admin site
+// and returns the Cookie header of their logged-in session.
+func adminSession(t *testing.T, g *gateway, store string) http.Header {
+	t.Helper()
+	d := &loginDoor{gateway: g, sitePort: g.adminSite, store: store}
 	p := d.person(t)
 	app := p.enrol(d.addUser(t, "operator@example.org"), e2ePassword)
 	if resp := p.login("operator@example.org", e2ePassword, app.code()); resp.StatusCode != http.StatusSeeOther {
