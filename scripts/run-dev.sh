@@ -25,6 +25,17 @@ Try, from another terminal in this directory:
   # a certificate from the right CA, but not registered: refused
   curl --cacert $certs/ca.crt --cert $certs/clients/stranger.crt --key $certs/clients/stranger.key 'https://localhost:$port/fhir/Patient'
 
+  # a registered node asking for what its scopes do not grant: 403 and a FHIR OperationOutcome
+  curl --cacert $certs/ca.crt --cert $certs/clients/dhis2.crt --key $certs/clients/dhis2.key -X DELETE 'https://localhost:$port/fhir/Patient/p-0001'
+
+  # HAPI's tester UI, however it is spelled: refused, and nothing reaches the registry
+  curl --path-as-is --cacert $certs/ca.crt --cert $certs/clients/dhis2.crt --key $certs/clients/dhis2.key 'https://localhost:$port/fhir/..;/home'
+
+Every request above is an AuditEvent in ${CRGATE_AUDIT_DIR:-audit-dev}/audit.jsonl:
+
+  $crgate audit search ${CRGATE_AUDIT_DIR:-audit-dev}/audit.jsonl
+  $crgate audit verify --key ${CRGATE_AUDIT_DIR:-audit-dev}/checkpoint.key ${CRGATE_AUDIT_DIR:-audit-dev}/audit.jsonl
+
 The admin site https://localhost:${CRGATE_ADMIN_SITE_PORT:-9444}/crux/ (OpenCR's UI) asks people to log in.
 Make yourself an account and open the printed one-time link:
 
