@@ -279,6 +279,26 @@ func TestHostMustMatchServerName(t *testing.T) {
 	if recs := g.sim.records(t); len(recs) != 0 {
 		t.Fatalf("simulator saw %d requests", len(recs))
 	}
+	// Each misdirected request is one audit event naming the rule (the
+	// main route never ran: audit in handle_errors records it).
+	var evs []auditEvent
+	waitFor(t, "the misdirected requests' audit events", 20*time.Second, func() bool {
+		evs = evs[:0]
+		for _, ev := range requestEvents(auditEvents(t, g.auditFile())) {
+			if strings.Contains(ev.OutcomeDesc, "strict_sni_host") {
+				evs = append(evs, ev)
+			}
+		}
+		return len(evs) >= len(cases)
+	})
+	if len(evs) != len(cases) {
+		t.Fatalf("%d strict_sni_host audit events, want exactly %d", len(evs), len(cases))
+	}
+	for _, ev := range evs {
+		if !strings.HasPrefix(ev.codes(), "110113/") || ev.Outcome != "4" {
+			t.Errorf("misdirected request event: codes %s outcome %s", ev.codes(), ev.Outcome)
+		}
+	}
 }
 
 func TestOldTLSVersionsRefused(t *testing.T) {

@@ -121,6 +121,9 @@ var recordPool = sync.Pool{New: func() any { return new(auditrec.Record) }}
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	if !takeRequest(r) {
+		return next.ServeHTTP(w, r)
+	}
 	start := now()
 	h.app.inflight.Add(1)
 	defer h.app.inflight.Add(-1)
@@ -188,6 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // complete fills in what the request's handling established and appends
 // the event (completing the start under sync durability).
 func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Record, startID uint64, err error, start time.Time) {
+	err = routeError(r, err)
 	rec.Duration = now().Sub(start)
 	rec.BytesOut = rw.bytes
 	rec.Status = rw.status

@@ -371,3 +371,50 @@ func TestHandlerValidateFHIRBases(t *testing.T) {
 		t.Errorf("good bases refused: %v", err)
 	}
 }
+
+// TestHandlerInErrorRoutes: the handler in handle_errors records only
+// requests the route's audit handler never took (Caddy's own refusals,
+// such as strict_sni_host's 421), naming the rule.
+func TestHandlerInErrorRoutes(t *testing.T) {
+	writeStatus := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		return nil
+	})
+	misdirected := caddyhttp.Error(http.StatusMisdirectedRequest, errors.New("strict host matching: TLS ServerName (localhost) and HTTP Host (other.example) values differ"))
+
+	t.Run("ok/refused-before-the-route", func(t *testing.T) {
+		h, s, _ := testHandler(t, true, false, 64<<20)
+		r := caddyRequest("GET", "/fhir/Patient", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ErrorCtxKey, error(misdirected)))
+		if err := h.ServeHTTP(httptest.NewRecorder(), r, writeStatus); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.flush(); err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, s, 0)
+		if len(got) != 1 || got[0].Status != 421 || got[0].RefusalModule != "strict_sni_host" || !strings.Contains(got[0].RefusalDetail, "other.example") {
+			t.Fatalf("records %+v, want one 421 strict_sni_host refusal", got)
+		}
+	})
+	t.Run("ok/already-recorded-by-the-route", func(t *testing.T) {
+		h, s, _ := testHandler(t, true, false, 64<<20)
+		r := caddyRequest("GET", "/fhir/Patient", nil)
+		refused := caddyhttp.Error(http.StatusForbidden, &gate.Refusal{Module: "fhir_guard", Reason: "scope_missing"})
+		route := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return refused })
+		if err := h.ServeHTTP(httptest.NewRecorder(), r, route); err == nil {
+			t.Fatal("the route's refusal was swallowed")
+		}
+		// Caddy then runs the error routes with the same request.
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ErrorCtxKey, error(refused)))
+		if err := h.ServeHTTP(httptest.NewRecorder(), r, writeStatus); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, s, 0); len(got) != 1 || got[0].RefusalModule != "fhir_guard" {
+			t.Fatalf("records %+v, want exactly the route's one", got)
+		}
+	})
+}
