@@ -112,3 +112,17 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+// CertPool reads a PEM CA file into a pool.
+func CertPool(t testing.TB, file string) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		t.Fatalf("%s: no certificate", file)
+	}
+	return p
+}
