@@ -36,6 +36,16 @@ type Entry struct {
 	Event json.RawMessage `json:"event"`
 }
 
+// Event is an event's bytes for Entry.Event: the JSON as it is when it is
+// JSON, else a JSON string of it, so that the line itself stays valid.
+func Event(b []byte) json.RawMessage {
+	if json.Valid(b) {
+		return b
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
 // Writer appends entries to one file. It is safe for concurrent use.
 type Writer struct {
 	path string

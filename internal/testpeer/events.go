@@ -78,3 +78,21 @@ func AuditEvent(t testing.TB, seq uint64, patient string, pad int) auditsink.Eve
 	}
 	return auditsink.Event{Seq: seq, ID: id, Recorded: rec, JSON: data}
 }
+
+// AuditEventSized is AuditEvent with JSON of exactly size bytes (at least
+// about 2 KiB), padded through the query and the source site.
+func AuditEventSized(t testing.TB, seq uint64, patient string, size int) auditsink.Event {
+	t.Helper()
+	base := AuditEvent(t, seq, patient, 0)
+	pad := max(0, (size-len(base.JSON))*3/4-8)
+	ev := AuditEvent(t, seq, patient, pad)
+	short := size - len(ev.JSON)
+	if short < 0 {
+		t.Fatalf("AuditEventSized: %d bytes is too small", size)
+	}
+	ev.JSON = []byte(strings.Replace(string(ev.JSON), `"site":"crgate-test"`, `"site":"crgate-test`+strings.Repeat("-", short)+`"`, 1))
+	if len(ev.JSON) != size {
+		t.Fatalf("AuditEventSized: made %d bytes, want %d", len(ev.JSON), size)
+	}
+	return ev
+}

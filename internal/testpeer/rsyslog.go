@@ -3,6 +3,7 @@ package testpeer
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,7 +119,15 @@ func (r *Rsyslog) Start() {
 	go func() { _ = r.cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if b, err := os.ReadFile(portFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		// rsyslog writes the port file only for port 0; on a restart the
+		// pinned port is ready when it accepts a connection.
+		if r.port != 0 {
+			if c, err := net.DialTimeout("tcp", r.Addr(), time.Second); err == nil {
+				_ = c.Close()
+				r.exited = exited
+				return
+			}
+		} else if b, err := os.ReadFile(portFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
 			p, err := strconv.Atoi(strings.TrimSpace(string(b)))
 			if err != nil {
 				r.t.Fatalf("rsyslogd port file: %v", err)

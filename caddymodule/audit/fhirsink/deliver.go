@@ -285,7 +285,7 @@ func outcomeText(raw []byte) string {
 func (s *Sink) deadLetter(ev auditsink.Event, kind, reason string) error {
 	err := s.dead.Write(deadletter.Entry{
 		Time: now().UTC(), Sink: "fhir", Target: s.base,
-		Seq: ev.Seq, ID: ev.ID, Reason: reason, Event: validOrString(ev.JSON),
+		Seq: ev.Seq, ID: ev.ID, Reason: reason, Event: deadletter.Event(ev.JSON),
 	})
 	if err != nil {
 		return fmt.Errorf("fhir sink: event %s refused (%s) and not dead-lettered: %w", ev.ID, reason, err)
@@ -295,16 +295,6 @@ func (s *Sink) deadLetter(ev auditsink.Event, kind, reason string) error {
 		zap.Uint64("seq", ev.Seq), zap.String("event_id", ev.ID), zap.String("reason", reason),
 		zap.String("dead_letter", s.dead.Path()))
 	return nil
-}
-
-// validOrString keeps the event as JSON when it is JSON, else as a JSON
-// string, so that the dead-letter line itself stays valid.
-func validOrString(b []byte) json.RawMessage {
-	if json.Valid(b) {
-		return b
-	}
-	s, _ := json.Marshal(string(b))
-	return s
 }
 
 // Interface guard
