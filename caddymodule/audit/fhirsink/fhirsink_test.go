@@ -334,7 +334,7 @@ func TestUnsendableEventsDeadLetteredInOrder(t *testing.T) {
 	s, _ := provisioned(t, &Sink{URL: srv.URL, MaxBundleBytes: minMaxBundleBytes})
 	evs := events(t, 5)
 	evs[1].JSON = []byte(`{"resourceType":"AuditEvent",`) // truncated
-	evs[2].ID = "../Patient/1"                              // would change the entry's URL
+	evs[2].ID = "../Patient/1"                            // would change the entry's URL
 	evs[3] = testpeer.AuditEvent(t, 4, "p", 2*minMaxBundleBytes)
 	n, err := s.Deliver(context.Background(), evs)
 	if n != 5 || err != nil {

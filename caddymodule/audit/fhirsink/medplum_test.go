@@ -71,7 +71,7 @@ func TestMedplumStoresBatchesAndSearchFindsThem(t *testing.T) {
 	}
 	// What is stored is the event (the server adds only meta).
 	var stored, sent map[string]any
-	_ = json.Unmarshal(srv.Search("_id="+evs[4].ID)[0], &stored)
+	_ = json.Unmarshal(srv.Search("_id=" + evs[4].ID)[0], &stored)
 	_ = json.Unmarshal(evs[4].JSON, &sent)
 	delete(stored, "meta")
 	a, _ := json.Marshal(stored)

@@ -265,4 +265,3 @@ func readDeadLetters(t *testing.T, path string) []deadletter.Entry {
 	}
 	return out
 }
-
