@@ -3,5 +3,7 @@
 package caddymodule
 
 import (
+	_ "github.com/crgate/crgate/caddymodule/audit"
+	_ "github.com/crgate/crgate/caddymodule/audit/filesink"
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
 )

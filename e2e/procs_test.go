@@ -212,6 +212,7 @@ func gatewayEnv(t testing.TB, opts gatewayOptions, upstream string) (env []strin
 		"CRGATE_ADMIN_PORT":      fmt.Sprint(g.adminPort),
 		"CRGATE_UPSTREAM":        upstream,
 		"CRGATE_RELOAD_INTERVAL": "100ms",
+		"CRGATE_AUDIT_DIR":       filepath.Join(g.certs, "audit"),
 	}
 	for k, v := range opts.env {
 		vars[k] = v

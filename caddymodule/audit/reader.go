@@ -1,0 +1,118 @@
+package audit
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+)
+
+// spooled is one event frame read back from the spool.
+type spooled struct {
+	seq uint64
+	rec []byte // the encoded record (owned)
+}
+
+// reader reads a sink's events from the spool, in order, never past what
+// the writer has written (a segment's size is only raised after its bytes
+// are written, and written bytes never change).
+type reader struct {
+	s          *spool
+	positioned bool
+	segNum     uint64
+	f          *os.File
+	fr         frameReader
+}
+
+func (s *spool) newReader() *reader { return &reader{s: s} }
+
+// read returns up to max events with seq > after.
+func (r *reader) read(max int, after uint64) ([]spooled, error) {
+	var out []spooled
+	for len(out) < max {
+		path, limit, next, ok := r.locate(after)
+		if !ok {
+			return out, nil
+		}
+		if r.f == nil {
+			if err := r.open(path); err != nil {
+				return out, err
+			}
+		}
+		for r.fr.off < limit && len(out) < max {
+			kind, seq, _, rec, err := r.fr.next()
+			if err != nil {
+				return out, fmt.Errorf("reading audit spool segment %s at offset %d: %w", path, r.fr.off, err)
+			}
+			if kind == frameEvent && seq > after {
+				out = append(out, spooled{seq: seq, rec: slices.Clone(rec)})
+			}
+		}
+		if r.fr.off < limit {
+			return out, nil // max reached
+		}
+		if next == 0 {
+			return out, nil // caught up with the writer
+		}
+		// A finished segment does not grow: go on to the next.
+		r.close()
+		r.segNum = next
+	}
+	return out, nil
+}
+
+// locate returns the reader's segment (moving past deleted ones), how far
+// it is written, and the next segment's number (0 if it is the last).
+func (r *reader) locate(after uint64) (path string, limit int64, next uint64, ok bool) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !r.positioned {
+		for i, seg := range s.segs {
+			if seg.lastSeq > after || i == len(s.segs)-1 {
+				r.segNum, r.positioned = seg.num, true
+				break
+			}
+		}
+		if !r.positioned {
+			return "", 0, 0, false
+		}
+	}
+	for i, seg := range s.segs {
+		if seg.num < r.segNum {
+			continue
+		}
+		if seg.num > r.segNum {
+			// Ours was deleted (every sink had passed it).
+			r.close()
+			r.segNum = seg.num
+		}
+		if i+1 < len(s.segs) {
+			next = s.segs[i+1].num
+		}
+		return seg.path, seg.size, next, true
+	}
+	return "", 0, 0, false
+}
+
+func (r *reader) open(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("opening audit spool segment: %w", err)
+	}
+	if _, err := f.Seek(segHeaderLen, io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("opening audit spool segment: %w", err)
+	}
+	r.f = f
+	r.fr = frameReader{r: bufio.NewReaderSize(f, 256<<10), off: segHeaderLen, buf: r.fr.buf}
+	return nil
+}
+
+func (r *reader) close() {
+	if r.f != nil {
+		_ = r.f.Close()
+		r.f = nil
+	}
+}

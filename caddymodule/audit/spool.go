@@ -1,0 +1,415 @@
+package audit
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/crgate/crgate/internal/auditrec"
+)
+
+// The spool is the audit pipeline's source of truth: an append-only log of
+// records on disk, in segment files, that every sink reads from its own
+// durable cursor. A record is accepted once it is in the spool; what a
+// sink has not yet taken stays there across sink outages, restarts and
+// config reloads.
+//
+// Layout under the spool directory (0700, files 0600):
+//
+//	segments/<n>.seg   a header (magic, base seq, base start id) and frames
+//	cursors/<sink>     the sink's last delivered event seq
+//	lock               flock: one process per spool
+//
+// A frame is [u32 length][u32 CRC-32C of body][body], the body
+// [type][seq uvarint][start id uvarint][record]. Two frame types:
+//
+//   - start: a request's record written before it is forwarded (durability
+//     sync); it carries a start id, no seq, and is never delivered itself.
+//   - event: a record to deliver, with its event seq (strictly increasing,
+//     never reused) and, when it completes a start, that start's id.
+//
+// A start without its event at open (the gateway stopped while the request
+// was in flight) is completed with auditrec.StatusIncomplete.
+
+// ErrSpoolFull is returned when accepting a record would take the spool
+// past its size limit.
+var ErrSpoolFull = errors.New("audit spool full")
+
+const (
+	frameStart = 1
+	frameEvent = 2
+
+	frameHeaderLen = 8
+	segHeaderLen   = 24
+	segMagic       = "CRGSPL01"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// segment is one segment file's bookkeeping.
+type segment struct {
+	num       uint64
+	path      string
+	size      int64
+	baseSeq   uint64 // every event in it has seq ≥ baseSeq
+	baseStart uint64
+	lastSeq   uint64 // highest event seq written to it, 0 if none
+	maxStart  uint64 // highest start id written to it, 0 if none
+}
+
+// batch is one group commit: everything appended while the previous write
+// and fsync ran shares this batch's write and fsync.
+type batch struct {
+	done chan struct{}
+	err  error
+}
+
+type spool struct {
+	dir       string
+	logger    *zap.Logger
+	maxBytes  int64 // limit for new requests' records
+	hardBytes int64 // limit for completions, handshakes, app events
+	segBytes  int64 // a segment is closed and a new one opened past this
+
+	mu          sync.Mutex
+	buf, spare  []byte   // appended frames not yet written
+	closedIDs   []uint64 // start ids completed by frames in buf
+	spareIDs    []uint64
+	bufLastSeq  uint64
+	bufMaxStart uint64
+	cur         *batch
+	inflight    *batch // the batch being written, nil if none
+	nextSeq     uint64
+	nextStart   uint64
+	open        map[uint64]struct{} // start ids written, not yet completed
+	segs        []*segment          // oldest first; the last is being written
+	active      *os.File
+	total       int64  // bytes on disk plus in buf
+	written     uint64 // highest event seq written to the OS
+	notify      chan struct{}
+	err         error // sticky write error: the spool accepts nothing more
+	stopping    bool
+	commits     int // group commits (write + fsync) done, for tests and stats
+	cursors     map[string]*cursor
+
+	kick    chan struct{}
+	stopped chan struct{}
+	lock    *os.File
+}
+
+// spoolConfig is what opening a spool needs.
+type spoolConfig struct {
+	dir          string
+	maxBytes     int64
+	segmentBytes int64
+	logger       *zap.Logger
+}
+
+// append adds a frame for rec. kind is frameStart or frameEvent; startID
+// is the start an event completes (0 if none). hard lets the frame use the
+// reserve above maxBytes (completions, handshakes, app events). If wait,
+// append returns once the frame is written and fsynced (group commit).
+// It returns the event seq (events) or the start id (starts).
+func (s *spool) append(kind byte, startID uint64, rec *auditrec.Record, hard, wait bool) (uint64, error) {
+	sc := scratchPool.Get().(*[]byte)
+	body := appendRecord((*sc)[:0], rec)
+	id, b, err := s.appendEncoded(kind, startID, body, hard)
+	*sc = body
+	scratchPool.Put(sc)
+	if err != nil || !wait {
+		return id, err
+	}
+	<-b.done
+	return id, b.err
+}
+
+// testHookBeforeWrite, when set by a test, runs in the writer before each
+// group commit's write.
+var testHookBeforeWrite func()
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard bool) (uint64, *batch, error) {
+	var hdr [1 + 2*binary.MaxVarintLen64]byte
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return 0, nil, err
+	}
+	if s.stopping {
+		s.mu.Unlock()
+		return 0, nil, errors.New("audit spool closed")
+	}
+	var id uint64
+	h := hdr[:0]
+	h = append(h, kind)
+	switch kind {
+	case frameStart:
+		id = s.nextStart
+		h = binary.AppendUvarint(h, 0)
+		h = binary.AppendUvarint(h, id)
+	default:
+		id = s.nextSeq
+		h = binary.AppendUvarint(h, id)
+		h = binary.AppendUvarint(h, startID)
+	}
+	bodyLen := len(h) + len(rec)
+	size := int64(frameHeaderLen + bodyLen)
+	limit := s.maxBytes
+	if hard {
+		limit = s.hardBytes
+	}
+	if s.total+size > limit {
+		s.mu.Unlock()
+		return 0, nil, ErrSpoolFull
+	}
+	if kind == frameStart {
+		s.nextStart++
+		s.open[id] = struct{}{}
+		s.bufMaxStart = id
+	} else {
+		s.nextSeq++
+		s.bufLastSeq = id
+		if startID != 0 {
+			s.closedIDs = append(s.closedIDs, startID)
+		}
+	}
+	crc := crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, rec)
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(bodyLen))
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, crc)
+	s.buf = append(s.buf, h...)
+	s.buf = append(s.buf, rec...)
+	s.total += size
+	b := s.cur
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return id, b, nil
+}
+
+// flush waits until everything appended so far is written and fsynced.
+func (s *spool) flush() error {
+	s.mu.Lock()
+	b := s.cur
+	if len(s.buf) == 0 {
+		b = s.inflight
+	}
+	s.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	<-b.done
+	return b.err
+}
+
+// writer is the group-commit loop: it writes and fsyncs whatever was
+// appended while the previous write ran, so concurrent requests share one
+// fsync.
+func (s *spool) writer() {
+	defer close(s.stopped)
+	for range s.kick {
+		s.mu.Lock()
+		if len(s.buf) == 0 {
+			stop := s.stopping
+			s.mu.Unlock()
+			if stop {
+				return
+			}
+			continue
+		}
+		buf, closed, b := s.buf, s.closedIDs, s.cur
+		lastSeq, maxStart := s.bufLastSeq, s.bufMaxStart
+		s.buf, s.closedIDs, s.cur = s.spare[:0], s.spareIDs[:0], &batch{done: make(chan struct{})}
+		s.bufLastSeq, s.bufMaxStart = 0, 0
+		s.inflight = b
+		seg, f := s.segs[len(s.segs)-1], s.active
+		s.mu.Unlock()
+
+		if testHookBeforeWrite != nil {
+			testHookBeforeWrite()
+		}
+		_, err := f.Write(buf)
+		if err == nil {
+			err = f.Sync()
+		}
+
+		s.mu.Lock()
+		if err != nil {
+			s.err = fmt.Errorf("writing audit spool segment %s: %w", seg.path, err)
+			s.logger.Error("audit spool write failed; refusing new records", zap.Error(err))
+			b.err = s.err
+		}
+		seg.size += int64(len(buf))
+		s.commits++
+		if lastSeq != 0 {
+			seg.lastSeq = lastSeq
+			s.written = lastSeq
+		}
+		if maxStart != 0 {
+			seg.maxStart = maxStart
+		}
+		for _, id := range closed {
+			delete(s.open, id)
+		}
+		s.spare, s.spareIDs = buf, closed
+		close(s.notify)
+		s.notify = make(chan struct{})
+		if err == nil && seg.size >= s.segBytes {
+			if rerr := s.rotateLocked(); rerr != nil {
+				s.err = rerr
+				s.logger.Error("audit spool rotation failed; refusing new records", zap.Error(rerr))
+			}
+		}
+		s.inflight = nil
+		more, stop := len(s.buf) > 0, s.stopping
+		s.mu.Unlock()
+		close(b.done)
+		if stop && !more {
+			return
+		}
+		if more {
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// rotateLocked closes the active segment and starts the next one.
+func (s *spool) rotateLocked() error {
+	last := s.segs[len(s.segs)-1]
+	seg, f, err := createSegment(s.dir, last.num+1, s.nextSeq, s.nextStart)
+	if err != nil {
+		return err
+	}
+	if err := s.active.Close(); err != nil {
+		s.logger.Warn("closing audit spool segment", zap.String("path", last.path), zap.Error(err))
+	}
+	s.active = f
+	s.segs = append(s.segs, seg)
+	s.total += seg.size
+	return nil
+}
+
+// segmentPath is segment n's file name.
+func segmentPath(dir string, n uint64) string {
+	return filepath.Join(dir, "segments", fmt.Sprintf("%016x.seg", n))
+}
+
+// createSegment creates segment n with its header, durably.
+func createSegment(dir string, n, baseSeq, baseStart uint64) (*segment, *os.File, error) {
+	path := segmentPath(dir, n)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating audit spool segment: %w", err)
+	}
+	hdr := make([]byte, 0, segHeaderLen)
+	hdr = append(hdr, segMagic...)
+	hdr = binary.LittleEndian.AppendUint64(hdr, baseSeq)
+	hdr = binary.LittleEndian.AppendUint64(hdr, baseStart)
+	if _, err := f.Write(hdr); err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("writing audit spool segment header %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return &segment{num: n, path: path, size: segHeaderLen, baseSeq: baseSeq, baseStart: baseStart}, f, nil
+}
+
+// syncDir makes a directory's entries (a created or removed file) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// stats returns the spool's size on disk (plus unwritten bytes) and the
+// highest event seq written.
+func (s *spool) stats() (bytes int64, written uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total, s.written
+}
+
+// waitChan returns a channel closed at the next write.
+func (s *spool) waitChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+// close flushes what was appended, stops the writer and releases the
+// spool's files.
+func (s *spool) close() error {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopping = true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default: // a kick is pending already
+	}
+	<-s.stopped
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	if len(s.buf) > 0 {
+		errs = append(errs, fmt.Errorf("audit spool closed with %d bytes unwritten", len(s.buf)))
+	}
+	if err := s.active.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range s.cursors {
+		if err := c.f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	unlockDir(s.lock)
+	return errors.Join(errs...)
+}
+
+// Destruct implements caddy.Destructor: the spool is closed when the last
+// config using it is unloaded.
+func (s *spool) Destruct() error { return s.close() }
+
+// setLimits applies a reloaded config's limits to a shared spool.
+func (s *spool) setLimits(maxBytes, segBytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxBytes, s.hardBytes, s.segBytes = maxBytes, maxBytes+reserveBytes(maxBytes), segBytes
+}
+
+// hasRoom reports whether a new request's record would still fit.
+func (s *spool) hasRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err == nil && s.total+512 <= s.maxBytes
+}
