@@ -4,6 +4,8 @@ package caddymodule
 
 import (
 	_ "github.com/crgate/crgate/caddymodule/audit"
+	_ "github.com/crgate/crgate/caddymodule/audit/fhirsink"
 	_ "github.com/crgate/crgate/caddymodule/audit/filesink"
+	_ "github.com/crgate/crgate/caddymodule/audit/syslogsink"
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
 )
