@@ -12,7 +12,7 @@ SIM     := bin/registry-sim
 # build cache warm for the test build that follows.
 TESTENV := CRGATE_BIN=$(abspath $(BIN)) REGISTRY_SIM_BIN=$(abspath $(SIM))
 
-.PHONY: all build sim certs run test unit e2e vet clean clean-certs
+.PHONY: all build sim certs run test unit e2e vet clean clean-certs test-peers
 
 all: build sim
 
@@ -40,6 +40,19 @@ e2e: build sim
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# The real peers the audit sink tests run against: rsyslog (an RFC 5425
+# TLS syslog receiver, GnuTLS and OpenSSL drivers) from Debian, and a FHIR
+# server (tools/fhir-server: medplum's FHIR router, pinned by its
+# package-lock.json) from npm. Without them those tests skip locally and
+# fail under CI=true.
+RSYSLOG_PKGS := rsyslog rsyslog-gnutls rsyslog-openssl
+test-peers:
+	@if ! command -v rsyslogd >/dev/null 2>&1 && ! test -x /usr/sbin/rsyslogd || \
+	   ! ls /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(RSYSLOG_PKGS); \
+	fi
+	npm ci --prefix tools/fhir-server --ignore-scripts --no-audit --no-fund
 
 clean:
 	rm -rf bin
