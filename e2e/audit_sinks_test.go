@@ -327,6 +327,52 @@ func TestAuditSinksDeliverEverything(t *testing.T) {
 	})
 }
 
+// TestAuditSinksRefuseUnsafeConfig: the real binary refuses to start
+// with a sink configuration that would leak audit data or secrets, and
+// says which field is wrong.
+func TestAuditSinksRefuseUnsafeConfig(t *testing.T) {
+	t.Parallel()
+	fhirBlock := "sink fhir {$E2E_FHIR_BASE} {\n\t\t\tbatch_size 40"
+	tests := []struct {
+		name, replace, want string
+	}{
+		{"fail/fhir-cleartext-to-network", "sink fhir http://audit.example/fhir {\n\t\t\tbatch_size 40", "url: http is allowed only to a loopback"},
+		{"fail/fhir-inline-password", fhirBlock + "\n\t\t\tbasic_user a\n\t\t\tbasic_password hunter2", "basic_password: must be an environment placeholder"},
+		{"fail/syslog-over-udp", "sink syslog udp://{$E2E_SYSLOG_ADDR} {", "only tls://"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := sinksCaddyfile
+			if strings.HasPrefix(tc.replace, "sink syslog") {
+				cfg = strings.Replace(cfg, "sink syslog tls://{$E2E_SYSLOG_ADDR} {", tc.replace, 1)
+			} else {
+				cfg = strings.Replace(cfg, fhirBlock, tc.replace, 1)
+			}
+			if cfg == sinksCaddyfile {
+				t.Fatal("the template did not change")
+			}
+			cf := filepath.Join(t.TempDir(), "Caddyfile")
+			if err := os.WriteFile(cf, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runGatewayToExit(t, gatewayOptions{caddyfile: cf, env: map[string]string{
+				"E2E_FHIR_BASE": "http://127.0.0.1:1/fhir", "E2E_SYSLOG_ADDR": "127.0.0.1:1",
+				"E2E_SYSLOG_CERT": "/nonexistent", "E2E_SYSLOG_KEY": "/nonexistent", "E2E_SYSLOG_CA": "/nonexistent",
+			}})
+			if err == nil {
+				t.Fatalf("crgate started:\n%s", out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("crgate's refusal does not say %q:\n%s", tc.want, fatalMessage(out))
+			}
+			if strings.Contains(out, "hunter2") {
+				t.Fatal("crgate printed the inline password")
+			}
+		})
+	}
+}
+
 // expectSearch asserts that GET [base]/AuditEvent?query returns exactly
 // the events ids.
 func expectSearch(t *testing.T, fhir *testpeer.FHIR, query string, ids []string) {

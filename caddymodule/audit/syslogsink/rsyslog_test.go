@@ -81,7 +81,11 @@ func TestRsyslogReceivesEveryEventByteExact(t *testing.T) {
 			if l := len(message(s, atLimit)); l != s.MaxMessageSize {
 				t.Fatalf("test event of %d octets, want %d", l, s.MaxMessageSize)
 			}
-			evs = append(evs, atLimit, over, testpeer.AuditEvent(t, 123, "after", 0))
+			// A client-controlled value that tries to start a message of its
+			// own: JSON escapes the line break and octet counting frames the
+			// whole event, so it stays inside one message.
+			injection := testpeer.AuditEvent(t, 123, "x\n27 <85>1 - evil - - - - injected\r\n", 0)
+			evs = append(evs, atLimit, over, injection, testpeer.AuditEvent(t, 124, "after", 0))
 			deliverAll(t, s, evs, 25)
 
 			var want []auditsink.Event
