@@ -68,3 +68,27 @@ func Duration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	*dst = caddy.Duration(v)
 	return nil
 }
+
+// Fields maps a block's one-value subdirectives to the config fields they
+// set.
+type Fields struct {
+	Strings   map[string]*string
+	Ints      map[string]*int
+	Durations map[string]*caddy.Duration
+}
+
+// Parse reads the dispenser's current subdirective into its field; known
+// is false for a subdirective f does not list.
+func (f Fields) Parse(d *caddyfile.Dispenser) (known bool, err error) {
+	name := d.Val()
+	if dst, ok := f.Strings[name]; ok {
+		return true, String(d, dst)
+	}
+	if dst, ok := f.Ints[name]; ok {
+		return true, Int(d, dst)
+	}
+	if dst, ok := f.Durations[name]; ok {
+		return true, Duration(d, dst)
+	}
+	return false, nil
+}

@@ -12,6 +12,8 @@ package testpeer
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/crgate/crgate/internal/deadletter"
 )
 
 // missing skips (locally) or fails (CI=true) a test whose peer is absent.
@@ -146,4 +152,49 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Module is a Caddy module with the full lifecycle, as the sinks are.
+type Module interface {
+	caddy.Provisioner
+	caddy.Validator
+	caddy.CleanerUpper
+}
+
+// Provision provisions and validates m as Caddy would, and cleans it up
+// when the test ends.
+func Provision(t testing.TB, m Module) {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := m.Provision(ctx); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Cleanup() })
+}
+
+// DeadLetters reads a dead-letter file (none yet: no entries).
+func DeadLetters(t testing.TB, path string) []deadletter.Entry {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		t.Fatal(err)
+	}
+	var out []deadletter.Entry
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var e deadletter.Entry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("dead-letter line %q: %v", sc.Text(), err)
+		}
+		out = append(out, e)
+	}
+	return out
 }

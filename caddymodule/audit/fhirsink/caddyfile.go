@@ -1,6 +1,7 @@
 package fhirsink
 
 import (
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/crgate/crgate/internal/cfargs"
@@ -31,35 +32,29 @@ func (s *Sink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	strs := map[string]*string{
-		"tls_cert":            &s.TLSCertFile,
-		"tls_key":             &s.TLSKeyFile,
-		"ca":                  &s.CAFile,
-		"server_name":         &s.ServerName,
-		"basic_user":          &s.BasicUser,
-		"basic_password_file": &s.BasicPasswordFile,
-		"basic_password":      &s.BasicPassword,
-		"bearer_token_file":   &s.BearerTokenFile,
-		"bearer_token":        &s.BearerToken,
-		"dead_letter":         &s.DeadLetterFile,
-	}
-	ints := map[string]*int{
-		"batch_size":       &s.BatchSize,
-		"max_bundle_bytes": &s.MaxBundleBytes,
+	fields := cfargs.Fields{
+		Strings: map[string]*string{
+			"tls_cert":            &s.TLSCertFile,
+			"tls_key":             &s.TLSKeyFile,
+			"ca":                  &s.CAFile,
+			"server_name":         &s.ServerName,
+			"basic_user":          &s.BasicUser,
+			"basic_password_file": &s.BasicPasswordFile,
+			"basic_password":      &s.BasicPassword,
+			"bearer_token_file":   &s.BearerTokenFile,
+			"bearer_token":        &s.BearerToken,
+			"dead_letter":         &s.DeadLetterFile,
+		},
+		Ints:      map[string]*int{"batch_size": &s.BatchSize, "max_bundle_bytes": &s.MaxBundleBytes},
+		Durations: map[string]*caddy.Duration{"timeout": &s.Timeout},
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		if dst, ok := strs[d.Val()]; ok {
-			err = cfargs.String(d, dst)
-		} else if dst, ok := ints[d.Val()]; ok {
-			err = cfargs.Int(d, dst)
-		} else if d.Val() == "timeout" {
-			err = cfargs.Duration(d, &s.Timeout)
-		} else {
-			err = d.Errf("unrecognized subdirective %q", d.Val())
-		}
+		known, err := fields.Parse(d)
 		if err != nil {
 			return err
+		}
+		if !known {
+			return d.Errf("unrecognized subdirective %q", d.Val())
 		}
 	}
 	return nil

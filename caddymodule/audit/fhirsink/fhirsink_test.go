@@ -1,7 +1,6 @@
 package fhirsink
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -30,15 +29,7 @@ func provisioned(t *testing.T, s *Sink) (*Sink, *observer.ObservedLogs) {
 	if s.DeadLetterFile == "" {
 		s.DeadLetterFile = filepath.Join(t.TempDir(), "dead.jsonl")
 	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	if err := s.Provision(ctx); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	if err := s.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Cleanup() })
+	testpeer.Provision(t, s)
 	core, logs := observer.New(zap.DebugLevel)
 	s.logger = zap.New(core)
 	return s, logs
@@ -50,26 +41,6 @@ func events(t *testing.T, n int) []auditsink.Event {
 		evs[i] = testpeer.AuditEvent(t, uint64(i+1), "p"+string(rune('0'+i%10)), 0)
 	}
 	return evs
-}
-
-func readDeadLetters(t *testing.T, path string) []deadletter.Entry {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []deadletter.Entry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var e deadletter.Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 // fakeServer answers each Bundle with answer(entries sent); it records the
@@ -225,7 +196,7 @@ func TestPerEntryAnswers(t *testing.T) {
 			}
 			var dead []deadletter.Entry
 			if _, statErr := os.Stat(s.DeadLetterFile); statErr == nil {
-				dead = readDeadLetters(t, s.DeadLetterFile)
+				dead = testpeer.DeadLetters(t, s.DeadLetterFile)
 			}
 			if len(dead) != tc.wantDead {
 				t.Fatalf("%d dead letters, want %d", len(dead), tc.wantDead)
@@ -277,7 +248,7 @@ func TestWholeRequestFailuresRetry(t *testing.T) {
 			if n != 0 || err == nil {
 				t.Fatalf("Deliver = %d, %v; want 0 and an error", n, err)
 			}
-			if _, statErr := os.Stat(s.DeadLetterFile); statErr == nil && len(readDeadLetters(t, s.DeadLetterFile)) > 0 {
+			if _, statErr := os.Stat(s.DeadLetterFile); statErr == nil && len(testpeer.DeadLetters(t, s.DeadLetterFile)) > 0 {
 				t.Fatal("a whole-request failure dead-lettered events")
 			}
 			if len(fs.bundles) != 1 {
@@ -322,7 +293,7 @@ func TestTooLargeShrinksThenDeadLetters(t *testing.T) {
 	if n != 1 || err != nil {
 		t.Fatalf("Deliver(huge) = %d, %v; want it dead-lettered", n, err)
 	}
-	if d := readDeadLetters(t, s.DeadLetterFile); len(d) != 1 || d[0].ID != huge.ID {
+	if d := testpeer.DeadLetters(t, s.DeadLetterFile); len(d) != 1 || d[0].ID != huge.ID {
 		t.Fatalf("dead letters %+v", d)
 	}
 }
@@ -349,7 +320,7 @@ func TestUnsendableEventsDeadLetteredInOrder(t *testing.T) {
 	if len(sent) != 2 || sent[0] != evs[0].ID || sent[1] != evs[4].ID {
 		t.Fatalf("sent %v, want only events 0 and 4", sent)
 	}
-	dead := readDeadLetters(t, s.DeadLetterFile)
+	dead := testpeer.DeadLetters(t, s.DeadLetterFile)
 	if len(dead) != 3 || dead[0].Seq != 2 || dead[1].Seq != 3 || dead[2].Seq != 4 {
 		t.Fatalf("dead letters %+v, want seq 2, 3, 4", dead)
 	}

@@ -105,7 +105,7 @@ func TestMedplumRejectsInvalidEventOthersStored(t *testing.T) {
 	if got := idsOf(srv.Search("_count=1000")); strings.Join(got, ",") != strings.Join(wantIDs([]auditsink.Event{evs[0], evs[2]}), ",") {
 		t.Fatalf("stored %v", got)
 	}
-	dead := readDeadLetters(t, s.DeadLetterFile)
+	dead := testpeer.DeadLetters(t, s.DeadLetterFile)
 	if len(dead) != 1 || dead[0].ID != evs[1].ID || !strings.HasPrefix(dead[0].Reason, "400") || !strings.Contains(dead[0].Reason, "AuditEvent.recorded") {
 		t.Fatalf("dead letters = %+v", dead)
 	}

@@ -3,6 +3,7 @@ package syslogsink
 import (
 	"strconv"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/crgate/crgate/internal/cfargs"
@@ -41,25 +42,28 @@ func (s *Sink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	strs := map[string]*string{
-		"tls_cert":    &s.TLSCertFile,
-		"tls_key":     &s.TLSKeyFile,
-		"ca":          &s.CAFile,
-		"server_name": &s.ServerName,
-		"hostname":    &s.Hostname,
-		"app_name":    &s.AppName,
-		"procid":      &s.ProcID,
-		"msgid":       &s.MsgID,
-		"dead_letter": &s.DeadLetterFile,
+	fields := cfargs.Fields{
+		Strings: map[string]*string{
+			"tls_cert":    &s.TLSCertFile,
+			"tls_key":     &s.TLSKeyFile,
+			"ca":          &s.CAFile,
+			"server_name": &s.ServerName,
+			"hostname":    &s.Hostname,
+			"app_name":    &s.AppName,
+			"procid":      &s.ProcID,
+			"msgid":       &s.MsgID,
+			"dead_letter": &s.DeadLetterFile,
+		},
+		Ints:      map[string]*int{"max_message_size": &s.MaxMessageSize},
+		Durations: map[string]*caddy.Duration{"dial_timeout": &s.DialTimeout, "write_timeout": &s.WriteTimeout},
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch name := d.Val(); {
-		case strs[name] != nil:
-			err = cfargs.String(d, strs[name])
-		case name == "facility" || name == "severity":
-			err = s.parsePRIPart(d, name)
-		case name == "bom":
+		switch name := d.Val(); name {
+		case "facility", "severity":
+			if err := s.parsePRIPart(d, name); err != nil {
+				return err
+			}
+		case "bom":
 			if s.BOM {
 				return d.Err("bom: given twice")
 			}
@@ -67,17 +71,14 @@ func (s *Sink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			s.BOM = true
-		case name == "max_message_size":
-			err = cfargs.Int(d, &s.MaxMessageSize)
-		case name == "dial_timeout":
-			err = cfargs.Duration(d, &s.DialTimeout)
-		case name == "write_timeout":
-			err = cfargs.Duration(d, &s.WriteTimeout)
 		default:
-			err = d.Errf("unrecognized subdirective %q", name)
-		}
-		if err != nil {
-			return err
+			known, err := fields.Parse(d)
+			if err != nil {
+				return err
+			}
+			if !known {
+				return d.Errf("unrecognized subdirective %q", name)
+			}
 		}
 	}
 	return nil

@@ -95,7 +95,7 @@ func TestRsyslogReceivesEveryEventByteExact(t *testing.T) {
 				}
 			}
 			expectReceived(t, r, s, want)
-			dead := readDeadLetters(t, s.DeadLetterFile)
+			dead := testpeer.DeadLetters(t, s.DeadLetterFile)
 			if len(dead) != 1 || dead[0].ID != over.ID || !bytes.Equal(dead[0].Event, over.JSON) {
 				t.Fatalf("dead letters = %d, want the oversized event", len(dead))
 			}

@@ -1,8 +1,6 @@
 package syslogsink
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -20,7 +18,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/crgate/crgate/caddymodule/audit/auditsink"
-	"github.com/crgate/crgate/internal/deadletter"
 	"github.com/crgate/crgate/internal/testpeer"
 )
 
@@ -29,15 +26,7 @@ func provisioned(t *testing.T, s *Sink) (*Sink, *observer.ObservedLogs) {
 	if s.DeadLetterFile == "" {
 		s.DeadLetterFile = filepath.Join(t.TempDir(), "dead.jsonl")
 	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	if err := s.Provision(ctx); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	if err := s.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Cleanup() })
+	testpeer.Provision(t, s)
 	core, logs := observer.New(zap.DebugLevel)
 	s.logger = zap.New(core)
 	return s, logs
@@ -242,26 +231,4 @@ func TestTLSPolicy(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readDeadLetters(t *testing.T, path string) []deadletter.Entry {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil
-		}
-		t.Fatal(err)
-	}
-	var out []deadletter.Entry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var e deadletter.Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
 }
