@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/crgate/crgate/internal/deadletter"
 )
@@ -197,4 +198,26 @@ func DeadLetters(t testing.TB, path string) []deadletter.Entry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// Unmarshal runs one Caddyfile table case: u (a fresh module) reads input;
+// then either its JSON equals want's, or, with errSub set, the error
+// contains errSub.
+func Unmarshal(t testing.TB, u caddyfile.Unmarshaler, input string, want any, errSub string) {
+	t.Helper()
+	err := u.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+	if errSub != "" {
+		if err == nil || !strings.Contains(err.Error(), errSub) {
+			t.Fatalf("error = %v, want %q", err, errSub)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(u)
+	exp, _ := json.Marshal(want)
+	if string(got) != string(exp) {
+		t.Fatalf("got %s\nwant %s", got, exp)
+	}
 }

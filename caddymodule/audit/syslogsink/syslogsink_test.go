@@ -3,7 +3,6 @@ package syslogsink
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -159,22 +157,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var s Sink
-			err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error = %v, want %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := json.Marshal(s)
-			want, _ := json.Marshal(tc.want)
-			if string(got) != string(want) {
-				t.Fatalf("got %s\nwant %s", got, want)
-			}
+			testpeer.Unmarshal(t, new(Sink), tc.input, tc.want, tc.err)
 		})
 	}
 }
