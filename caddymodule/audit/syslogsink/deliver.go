@@ -53,6 +53,10 @@ func (s *Sink) Deliver(ctx context.Context, events []auditsink.Event) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	// Stopping the app must not wait for a write to a collector that does
+	// not read: ending ctx expires the connection's deadlines at once.
+	stop := context.AfterFunc(ctx, func() { _ = c.tls.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	done := 0    // events confirmed (flushed on a live connection) or dead-lettered
 	pending := 0 // events written since the last confirmation
 	var frame []byte

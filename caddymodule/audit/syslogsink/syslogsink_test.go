@@ -215,3 +215,61 @@ func TestTLSPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliverStopsWhenContextEnds: a collector that accepts but never
+// reads must not hold Deliver (and so the gateway's stop) until the write
+// timeout.
+func TestDeliverStopsWhenContextEnds(t *testing.T) {
+	pki := testpeer.NewPKI(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan struct{})
+	defer close(held)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_ = c.(*tls.Conn).Handshake()
+		<-held // never reads
+		_ = c.Close()
+	}()
+	s, _ := provisioned(t, &Sink{Address: ln.Addr().String(), CAFile: pki.CAFile, ServerName: "localhost",
+		MaxMessageSize: 64 << 10, WriteTimeout: caddy.Duration(time.Hour)})
+	var evs []auditsink.Event
+	for i := range 600 { // ~24 MB: more than the loopback socket buffers hold
+		evs = append(evs, testpeer.AuditEvent(t, uint64(i+1), "p", 30<<10))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.Deliver(ctx, evs)
+		done <- result{n, err}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case r := <-done:
+		t.Fatalf("Deliver returned %d, %v before the collector read anything", r.n, r.err)
+	default:
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if r.err == nil || r.n == len(evs) {
+			t.Fatalf("Deliver = %d, %v; want an error and not all delivered", r.n, r.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Deliver did not return after its context ended")
+	}
+}
