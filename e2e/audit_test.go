@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -520,5 +521,52 @@ func TestAuditSurvivesKill9(t *testing.T) {
 	out, err := crgate("audit", "verify", "--key", filepath.Join(g.auditDir(), "checkpoint.key"), g.auditFile())
 	if err != nil {
 		t.Fatalf("verify after kill -9 and restart: %v\n%s", err, out)
+	}
+}
+
+// TestAuditSpoolSurvivesReload reloads the config under the running
+// gateway: the spool and the file are shared, not reopened, and the
+// reload is no application stop/start.
+func TestAuditSpoolSurvivesReload(t *testing.T) {
+	t.Parallel()
+	s := startSim(t)
+	env, g := gatewayEnv(t, gatewayOptions{}, s.addr)
+	g.sim = s
+	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfileArg(gatewayOptions{}), "--adapter", "caddyfile")
+	c := g.client(t, "alpha")
+	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
+		st, _, err := get(c, g.url("/fhir/metadata"), withRequestID("reload-warmup"))
+		return err == nil && st == 200
+	})
+	if st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID("reload-before")); err != nil || st != 200 {
+		t.Fatalf("before: %d %v", st, err)
+	}
+	cmd := exec.Command(crgateBin, "reload", "--force", "--config", caddyfileArg(gatewayOptions{}), "--adapter", "caddyfile",
+		"--address", fmt.Sprintf("127.0.0.1:%d", g.adminPort))
+	cmd.Dir, cmd.Env = repoRoot, append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	if st, _, err := get(g.client(t, "alpha"), g.url("/fhir/Patient?_count=1"), withRequestID("reload-after")); err != nil || st != 200 {
+		t.Fatalf("after: %d %v", st, err)
+	}
+	waitAuditEvents(t, g, 3)
+	all := auditEvents(t, g.auditFile())
+	seen := map[string]int{}
+	starts, stops := 0, 0
+	for _, ev := range all {
+		seen[ev.requestID()]++
+		switch ev.codes() {
+		case "110100/110120":
+			starts++
+		case "110100/110121":
+			stops++
+		}
+	}
+	if seen["reload-before"] != 1 || seen["reload-after"] != 1 || starts != 1 || stops != 0 {
+		t.Fatalf("events by request id %v, %d starts, %d stops; want one each, one start, no stop", seen, starts, stops)
+	}
+	if !g.logged("config is unchanged") && !g.logged("load complete") {
+		t.Fatalf("no reload in the log")
 	}
 }

@@ -43,7 +43,7 @@ const (
 const (
 	defaultMaxSize      = 1 << 30
 	defaultSegmentSize  = 16 << 20
-	defaultBatchSize    = 256
+	defaultBatchSize    = 1024
 	defaultRetryMin     = 100 * time.Millisecond
 	defaultRetryMax     = 30 * time.Second
 	defaultDrainTimeout = 5 * time.Second
@@ -97,7 +97,7 @@ type App struct {
 	ObserverID   string `json:"observer_id,omitempty"`
 	ObserverName string `json:"observer_name,omitempty"`
 
-	// BatchSize is the most events handed to a sink at once (default 256).
+	// BatchSize is the most events handed to a sink at once (default 1024).
 	BatchSize int `json:"batch_size,omitempty"`
 
 	// RetryMin and RetryMax bound the exponential backoff after a failed
@@ -405,15 +405,20 @@ func (a *App) recordApp(rec *auditrec.Record) error {
 // when even the reserve is exhausted.
 func (a *App) recordAlert(rec *auditrec.Record) {
 	if _, err := a.spool.append(frameEvent, 0, rec, true, false); err != nil {
-		reason := "spool_error"
-		if errors.Is(err, ErrSpoolFull) {
-			reason = "spool_full"
-		}
+		reason := spoolErrReason(err)
 		drops.WithLabelValues(reason).Inc()
 		a.logger.Error("audit record of a refused handshake dropped", zap.String("reason", reason), zap.Error(err))
 		return
 	}
 	countRecorded(rec.Kind)
+}
+
+// spoolErrReason is the metric and refusal label of a spool error.
+func spoolErrReason(err error) string {
+	if errors.Is(err, ErrSpoolFull) {
+		return "spool_full"
+	}
+	return "spool_error"
 }
 
 var (

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"sync"
 	"sync/atomic"
+
+	"go.uber.org/zap"
 )
 
 // cursor is one sink's durable delivery position: the seq of the last
@@ -20,8 +22,11 @@ type cursor struct {
 	name string
 	mu   sync.Mutex
 	seq  atomic.Uint64
-	f    *os.File
-	refs int // apps using it; guarded by the spool's mu
+	// persisted is the last seq written to the cursor file; segment
+	// deletion goes by it, never by seq.
+	persisted atomic.Uint64
+	f         *os.File
+	refs      int // apps using it; guarded by the spool's mu
 }
 
 var cursorName = regexp.MustCompile(`^[a-z0-9_.-]{1,64}$`)
@@ -48,6 +53,7 @@ func (s *spool) cursor(name string) (*cursor, error) {
 	if n, _ := f.ReadAt(b[:], 0); n == 16 {
 		if crc32.Checksum(b[:8], castagnoli) == binary.LittleEndian.Uint32(b[8:12]) {
 			c.seq.Store(binary.LittleEndian.Uint64(b[:8]))
+			c.persisted.Store(c.seq.Load())
 		} else {
 			// A torn cursor write: start over from the oldest retained
 			// event (at-least-once: duplicates, never a gap).
@@ -69,17 +75,22 @@ func (s *spool) release(c *cursor) {
 // advance moves the cursor to seq and persists it. Called with c.mu held.
 // If persisting fails the cursor still moves in memory (the events are
 // delivered); a restart then redelivers them (at-least-once).
+//
+// The write is not fsynced: it survives a crash of the process (the page
+// cache keeps it); only a crash of the machine can lose it, and then the
+// sink gets the events since the last flushed cursor again — duplicates,
+// which at-least-once delivery allows, never a gap. Segments are deleted
+// only after a cursor sync (see syncForGC), so a lost cursor never points
+// into a deleted segment.
 func (c *cursor) advance(seq uint64) error {
-	c.seq.Store(seq)
+	defer c.seq.Store(seq)
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], seq)
 	binary.LittleEndian.PutUint32(b[8:12], crc32.Checksum(b[:8], castagnoli))
 	if _, err := c.f.WriteAt(b[:], 0); err != nil {
 		return fmt.Errorf("writing audit cursor %s: %w", c.name, err)
 	}
-	if err := c.f.Sync(); err != nil {
-		return fmt.Errorf("syncing audit cursor %s: %w", c.name, err)
-	}
+	c.persisted.Store(seq)
 	return nil
 }
 
@@ -95,8 +106,8 @@ func (s *spool) gc() {
 		if c.refs <= 0 {
 			continue
 		}
-		// c.seq only grows; a stale value only delays deletion.
-		seq := c.seq.Load()
+		// persisted only grows; a stale value only delays deletion.
+		seq := c.persisted.Load()
 		if !used || seq < minCur {
 			minCur, used = seq, true
 		}
@@ -108,13 +119,30 @@ func (s *spool) gc() {
 	for id := range s.open {
 		minOpen = min(minOpen, id)
 	}
-	for len(s.segs) > 1 {
-		seg := s.segs[0]
+	n := 0
+	for n < len(s.segs)-1 {
+		seg := s.segs[n]
 		if seg.lastSeq > minCur || (seg.maxStart != 0 && seg.maxStart >= minOpen) {
 			break
 		}
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	// The cursors must be on disk before what they passed is deleted.
+	for _, c := range s.cursors {
+		if c.refs > 0 {
+			if err := c.f.Sync(); err != nil {
+				s.logger.Warn("syncing an audit cursor; keeping the segments", zap.String("sink", c.name), zap.Error(err))
+				return
+			}
+		}
+	}
+	for ; n > 0; n-- {
+		seg := s.segs[0]
 		if err := os.Remove(seg.path); err != nil {
-			s.logger.Warn("removing delivered audit spool segment")
+			s.logger.Warn("removing a delivered audit spool segment", zap.String("path", seg.path), zap.Error(err))
 			break
 		}
 		s.total -= seg.size

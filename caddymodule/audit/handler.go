@@ -138,10 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		if !h.app.failOpen || !errors.Is(err, ErrSpoolFull) {
 			requestsRefused.Inc()
-			reason := "spool_error"
-			if errors.Is(err, ErrSpoolFull) {
-				reason = "spool_full"
-			}
+			reason := spoolErrReason(err)
 			if ce := h.logger.Check(zap.DebugLevel, "request refused: audit record not durable"); ce != nil {
 				ce.Write(zap.String("reason", reason), zap.String("request_id", rec.RequestID), zap.Error(err))
 			}
@@ -210,10 +207,7 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 		}
 	}
 	if _, aerr := h.app.spool.append(frameEvent, startID, rec, true, false); aerr != nil {
-		reason := "spool_error"
-		if errors.Is(aerr, ErrSpoolFull) {
-			reason = "spool_full"
-		}
+		reason := spoolErrReason(aerr)
 		drops.WithLabelValues(reason).Inc()
 		h.logger.Error("audit record of a served request dropped", zap.String("reason", reason),
 			zap.String("request_id", rec.RequestID), zap.Error(aerr))

@@ -146,7 +146,13 @@ func (l *handshakeListener) handshake(tc *tls.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		l.ha.record(tc, err, errors.Is(ctx.Err(), context.DeadlineExceeded))
+		select {
+		case <-l.closed:
+			// Cut short by the listener closing (a reload or stop), not
+			// refused: nothing to record.
+		default:
+			l.ha.record(tc, err, errors.Is(ctx.Err(), context.DeadlineExceeded))
+		}
 		l.forget(tc)
 		_ = tc.Close()
 		return

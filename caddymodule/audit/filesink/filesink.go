@@ -188,7 +188,10 @@ func loadOrCreateKey(path string) ([]byte, error) {
 // least 32 bytes either way.
 func ParseKey(data []byte) ([]byte, error) {
 	text := strings.TrimSpace(string(data))
-	if k, err := hex.DecodeString(text); err == nil && len(k) >= 32 {
+	if k, err := hex.DecodeString(text); err == nil {
+		if len(k) < 32 {
+			return nil, errors.New("key too short: want at least 64 hex digits (32 bytes)")
+		}
 		return k, nil
 	}
 	if len(data) >= 32 {
