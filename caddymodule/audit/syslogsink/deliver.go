@@ -55,7 +55,7 @@ func (s *Sink) Deliver(ctx context.Context, events []auditsink.Event) (int, erro
 	}
 	// Stopping the app must not wait for a write to a collector that does
 	// not read: ending ctx expires the connection's deadlines at once.
-	stop := context.AfterFunc(ctx, func() { _ = c.tls.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = c.tls.SetDeadline(expired) })
 	defer stop()
 	done := 0    // events confirmed (flushed on a live connection) or dead-lettered
 	pending := 0 // events written since the last confirmation
@@ -68,7 +68,7 @@ func (s *Sink) Deliver(ctx context.Context, events []auditsink.Event) (int, erro
 		if msgLen(frame) > s.MaxMessageSize {
 			// Confirm what precedes it, so the order of the sent messages
 			// and the cursor stay right, then set the event aside.
-			if err := s.confirm(c); err != nil {
+			if err := s.confirm(ctx, c); err != nil {
 				return done, err
 			}
 			messagesTotal.Add(float64(pending))
@@ -80,9 +80,8 @@ func (s *Sink) Deliver(ctx context.Context, events []auditsink.Event) (int, erro
 			done++
 			continue
 		}
-		if err := c.tls.SetWriteDeadline(now().Add(time.Duration(s.WriteTimeout))); err != nil {
-			s.lost(err)
-			return done, fmt.Errorf("syslog sink: %w", err)
+		if err := s.armWrite(ctx, c); err != nil {
+			return done, err
 		}
 		if _, err := c.w.Write(frame); err != nil {
 			s.lost(err)
@@ -90,7 +89,7 @@ func (s *Sink) Deliver(ctx context.Context, events []auditsink.Event) (int, erro
 		}
 		pending++
 	}
-	if err := s.confirm(c); err != nil {
+	if err := s.confirm(ctx, c); err != nil {
 		return done, err
 	}
 	messagesTotal.Add(float64(pending))
@@ -104,11 +103,10 @@ func (s *Sink) Deliver(ctx context.Context, events []auditsink.Event) (int, erro
 // confirm flushes the buffered messages and probes the connection; on any
 // failure the connection is dropped and the unconfirmed messages are to be
 // sent again.
-func (s *Sink) confirm(c *conn) error {
+func (s *Sink) confirm(ctx context.Context, c *conn) error {
 	if c.w.Buffered() > 0 {
-		if err := c.tls.SetWriteDeadline(now().Add(time.Duration(s.WriteTimeout))); err != nil {
-			s.lost(err)
-			return fmt.Errorf("syslog sink: %w", err)
+		if err := s.armWrite(ctx, c); err != nil {
+			return err
 		}
 		if err := c.w.Flush(); err != nil {
 			s.lost(err)
@@ -121,6 +119,25 @@ func (s *Sink) confirm(c *conn) error {
 	}
 	return nil
 }
+
+// armWrite sets the write deadline for the next write, unless ctx has
+// ended: then the deadline stays expired (the AfterFunc in Deliver may have
+// run before this call and its expiry must not be undone).
+func (s *Sink) armWrite(ctx context.Context, c *conn) error {
+	if err := c.tls.SetWriteDeadline(now().Add(time.Duration(s.WriteTimeout))); err != nil {
+		s.lost(err)
+		return fmt.Errorf("syslog sink: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		// Stopping: a half-written frame leaves the connection unusable.
+		s.drop()
+		return fmt.Errorf("syslog sink: stopped: %w", err)
+	}
+	return nil
+}
+
+// expired is a deadline in the past.
+var expired = time.Unix(1, 0)
 
 // frame appends the octet-counted frame of ev's message: "LEN SP MSG",
 // LEN the message's length in octets (RFC 5425 §4.3).
