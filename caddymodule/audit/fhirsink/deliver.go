@@ -22,8 +22,9 @@ import (
 // batch-response for 1000 entries with return=minimal is far smaller.
 const maxResponseBytes = 16 << 20
 
-// fhirID is the FHIR id datatype; the id goes into the entry's URL.
-var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+// fhirID is the FHIR id datatype, with at least one letter or digit (the
+// id goes into the entry's URL, where "." and ".." are path segments).
+var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]*[A-Za-z0-9][A-Za-z0-9\-.]*$`)
 
 // now is the sink's clock; tests replace it.
 var now = time.Now
@@ -148,7 +149,7 @@ func (s *Sink) grow() {
 // unsendable says why ev can never be carried by a Bundle, or "".
 func (s *Sink) unsendable(ev auditsink.Event) string {
 	switch {
-	case !fhirID.MatchString(ev.ID):
+	case len(ev.ID) > 64 || !fhirID.MatchString(ev.ID):
 		return fmt.Sprintf("id %q is not a FHIR id", ev.ID)
 	case !json.Valid(ev.JSON):
 		return "the event is not valid JSON"

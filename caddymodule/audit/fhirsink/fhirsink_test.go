@@ -302,12 +302,13 @@ func TestUnsendableEventsDeadLetteredInOrder(t *testing.T) {
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
 	s, _ := provisioned(t, &Sink{URL: srv.URL, MaxBundleBytes: minMaxBundleBytes})
-	evs := events(t, 5)
+	evs := events(t, 6)
+	evs[5].ID = ".."                                      // a path segment, not an id
 	evs[1].JSON = []byte(`{"resourceType":"AuditEvent",`) // truncated
 	evs[2].ID = "../Patient/1"                            // would change the entry's URL
 	evs[3] = testpeer.AuditEvent(t, 4, "p", 2*minMaxBundleBytes)
 	n, err := s.Deliver(context.Background(), evs)
-	if n != 5 || err != nil {
+	if n != 6 || err != nil {
 		t.Fatalf("Deliver = %d, %v", n, err)
 	}
 	var sent []string
@@ -320,8 +321,8 @@ func TestUnsendableEventsDeadLetteredInOrder(t *testing.T) {
 		t.Fatalf("sent %v, want only events 0 and 4", sent)
 	}
 	dead := testpeer.DeadLetters(t, s.DeadLetterFile)
-	if len(dead) != 3 || dead[0].Seq != 2 || dead[1].Seq != 3 || dead[2].Seq != 4 {
-		t.Fatalf("dead letters %+v, want seq 2, 3, 4", dead)
+	if len(dead) != 4 || dead[0].Seq != 2 || dead[1].Seq != 3 || dead[2].Seq != 4 || dead[3].Seq != 6 {
+		t.Fatalf("dead letters %+v, want seq 2, 3, 4, 6", dead)
 	}
 	// The truncated event is kept as a JSON string, the line stays valid.
 	var s1 string
