@@ -283,6 +283,16 @@ func TestAuditSinksDeliverEverything(t *testing.T) {
 		if len(alerts) != 2 || len(alphas) != 4 || alphaFP == "" {
 			t.Fatalf("file sink: %d security alerts and %d alpha requests, want 2 and 4", len(alerts), len(alphas))
 		}
+		// The sinks' own metrics are served with the gateway's.
+		m := g.metrics(t)
+		for _, want := range []string{"crgate_audit_syslog_messages_total ", `crgate_audit_fhir_bundles_total{result="ok"} `, `crgate_audit_syslog_connects_total{result="ok"} `} {
+			if !strings.Contains(m, want) {
+				t.Fatalf("metrics lack %s", want)
+			}
+		}
+		if strings.Contains(m, "dead_letters_total{") {
+			t.Fatal("a dead-letter counter moved")
+		}
 		expectSearch(t, fhir, "type=http://dicom.nema.org/resources/ontology/DCM|110113", alerts)
 		expectSearch(t, fhir, "altid="+url.QueryEscape(alphaFP), alphas)
 	})
