@@ -130,7 +130,7 @@ func (s *spool) recover() ([]openStart, error) {
 			s.written = seg.lastSeq
 		}
 	}
-	if n := len(s.segs); n > 0 {
+	if n := len(s.segs); n > 0 && s.segs[n-1].baseSeq > 0 {
 		s.written = max(s.written, s.segs[n-1].baseSeq-1)
 	}
 	var num uint64
