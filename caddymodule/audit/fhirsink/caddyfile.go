@@ -18,6 +18,7 @@ import (
 //		basic_user          <user>
 //		basic_password_file <file>      # or: basic_password {env.NAME}
 //		bearer_token_file   <file>      # or: bearer_token {env.NAME}
+//		method              put|post    # default put (PUT AuditEvent/<id>)
 //		timeout             <duration>  # default 30s
 //		batch_size          <n>         # events per Bundle, default 100
 //		max_bundle_bytes    <n>         # default 4194304
@@ -44,6 +45,7 @@ func (s *Sink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			"bearer_token_file":   &s.BearerTokenFile,
 			"bearer_token":        &s.BearerToken,
 			"dead_letter":         &s.DeadLetterFile,
+			"method":              &s.Method,
 		},
 		Ints:      map[string]*int{"batch_size": &s.BatchSize, "max_bundle_bytes": &s.MaxBundleBytes},
 		Durations: map[string]*caddy.Duration{"timeout": &s.Timeout},

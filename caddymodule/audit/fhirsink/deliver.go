@@ -110,6 +110,10 @@ func (s *Sink) settle(sent []auditsink.Event, entries []batchEntry) (int, error)
 		switch {
 		case ok && code >= 200 && code <= 299:
 			continue
+		case ok && code == http.StatusConflict && s.Method == MethodPost:
+			// A server that keeps client ids on create (e.g. Aidbox) says
+			// the event's UUID is taken: it was stored by an earlier try.
+			continue
 		case ok && (code == http.StatusBadRequest || code == http.StatusUnprocessableEntity || code == http.StatusRequestEntityTooLarge):
 			if err := s.deadLetter(sent[i], "rejected", e.Response.Status+outcomeText(e.Response.Outcome)); err != nil {
 				bundlesTotal.WithLabelValues("partial").Inc()
@@ -153,7 +157,7 @@ func (s *Sink) unsendable(ev auditsink.Event) string {
 		return fmt.Sprintf("id %q is not a FHIR id", ev.ID)
 	case !json.Valid(ev.JSON):
 		return "the event is not valid JSON"
-	case len(entryPrefix)+len(ev.JSON)+len(entryMiddle)+len(ev.ID)+len(entrySuffix)+len(bundlePrefix)+len(bundleSuffix) > s.MaxBundleBytes:
+	case s.entrySize(ev)+len(bundlePrefix)+len(bundleSuffix) > s.MaxBundleBytes:
 		return fmt.Sprintf("the event's %d bytes exceed max_bundle_bytes %d", len(ev.JSON), s.MaxBundleBytes)
 	}
 	return ""
@@ -163,9 +167,31 @@ const (
 	bundlePrefix = `{"resourceType":"Bundle","type":"batch","entry":[`
 	bundleSuffix = `]}`
 	entryPrefix  = `{"resource":`
-	entryMiddle  = `,"request":{"method":"PUT","url":"AuditEvent/`
-	entrySuffix  = `"}}`
+	entryPut     = `,"request":{"method":"PUT","url":"AuditEvent/`
+	entryPutEnd  = `"}}`
+	entryPost    = `,"request":{"method":"POST","url":"AuditEvent"}}`
 )
+
+// entrySize is the size of ev's Bundle entry.
+func (s *Sink) entrySize(ev auditsink.Event) int {
+	if s.Method == MethodPost {
+		return len(entryPrefix) + len(ev.JSON) + len(entryPost)
+	}
+	return len(entryPrefix) + len(ev.JSON) + len(entryPut) + len(ev.ID) + len(entryPutEnd)
+}
+
+// appendEntry writes ev's Bundle entry.
+func (s *Sink) appendEntry(b *bytes.Buffer, ev auditsink.Event) {
+	b.WriteString(entryPrefix)
+	b.Write(ev.JSON)
+	if s.Method == MethodPost {
+		b.WriteString(entryPost)
+		return
+	}
+	b.WriteString(entryPut)
+	b.WriteString(ev.ID)
+	b.WriteString(entryPutEnd)
+}
 
 // bundle writes a batch Bundle of the leading events: at most the current
 // limit, within max_bundle_bytes, stopping before any event that is
@@ -181,7 +207,7 @@ func (s *Sink) bundle(events []auditsink.Event) ([]byte, int) {
 		if count == limit {
 			break
 		}
-		size := len(entryPrefix) + len(ev.JSON) + len(entryMiddle) + len(ev.ID) + len(entrySuffix)
+		size := s.entrySize(ev)
 		if count > 0 {
 			size++ // comma
 			if b.Len()+size+len(bundleSuffix) > s.MaxBundleBytes || s.unsendable(ev) != "" {
@@ -189,11 +215,7 @@ func (s *Sink) bundle(events []auditsink.Event) ([]byte, int) {
 			}
 			b.WriteByte(',')
 		}
-		b.WriteString(entryPrefix)
-		b.Write(ev.JSON)
-		b.WriteString(entryMiddle)
-		b.WriteString(ev.ID)
-		b.WriteString(entrySuffix)
+		s.appendEntry(&b, ev)
 		count++
 	}
 	b.WriteString(bundleSuffix)

@@ -64,6 +64,14 @@ type Sink struct {
 	BearerTokenFile string `json:"bearer_token_file,omitempty"`
 	BearerToken     string `json:"bearer_token,omitempty"`
 
+	// Method is how each entry writes its event: "put" (the default) is
+	// PUT AuditEvent/<event id>, an update-as-create that makes a
+	// redelivery overwrite instead of duplicate; the server must accept
+	// client-assigned ids. "post" is a plain create for servers that do
+	// not: the server assigns the id, and a redelivery (at-least-once, after
+	// a crash or a lost answer) stores the event again.
+	Method string `json:"method,omitempty"`
+
 	// Timeout bounds one Bundle's whole exchange (connect, TLS, request,
 	// response). Default: 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
@@ -93,6 +101,12 @@ type Sink struct {
 	cleanup func()
 }
 
+// Entry methods.
+const (
+	MethodPut  = "put"
+	MethodPost = "post"
+)
+
 const (
 	defaultTimeout        = 30 * time.Second
 	defaultBatchSize      = 100
@@ -121,6 +135,9 @@ func (s *Sink) Provision(ctx caddy.Context) error {
 	}
 	if s.MaxBundleBytes == 0 {
 		s.MaxBundleBytes = defaultMaxBundleBytes
+	}
+	if s.Method == "" {
+		s.Method = MethodPut
 	}
 	s.limit = new(atomic.Int64)
 	s.limit.Store(int64(s.BatchSize))
@@ -180,6 +197,9 @@ func (s *Sink) Validate() error {
 	}
 	if s.MaxBundleBytes < minMaxBundleBytes {
 		return fmt.Errorf("max_bundle_bytes: %d is below the %d minimum", s.MaxBundleBytes, minMaxBundleBytes)
+	}
+	if s.Method != MethodPut && s.Method != MethodPost {
+		return fmt.Errorf("method: %q: want put or post", s.Method)
 	}
 	if s.Timeout <= 0 {
 		return fmt.Errorf("timeout: must be positive, got %s", time.Duration(s.Timeout))

@@ -139,6 +139,25 @@ func TestBundleShape(t *testing.T) {
 	}
 }
 
+func TestPostMethod(t *testing.T) {
+	fs := &fakeServer{answer: func(w http.ResponseWriter, b sentBundle) {
+		batchResponse(w, "201 Created", "409 Conflict", "201 Created")
+	}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	s, _ := provisioned(t, &Sink{URL: srv.URL, Method: MethodPost})
+	evs := events(t, 3)
+	// A 409 on a create means the event's id is taken: stored before.
+	if n, err := s.Deliver(context.Background(), evs); n != 3 || err != nil {
+		t.Fatalf("Deliver = %d, %v", n, err)
+	}
+	for i, e := range fs.bundles[0].Entry {
+		if e.Request.Method != "POST" || e.Request.URL != "AuditEvent" || string(e.Resource) != string(evs[i].JSON) {
+			t.Fatalf("entry %d = %s %s", i, e.Request.Method, e.Request.URL)
+		}
+	}
+}
+
 func TestBundleByteLimit(t *testing.T) {
 	fs := &fakeServer{answer: allOK}
 	srv := httptest.NewServer(fs)
@@ -419,6 +438,7 @@ func TestConfigRefused(t *testing.T) {
 		{"fail/bad-ca", Sink{URL: "https://a.example", CAFile: pwFile}, "ca:"},
 		{"fail/batch-too-big", Sink{URL: "https://a.example", BatchSize: 5000}, "batch_size:"},
 		{"fail/bundle-bytes-too-small", Sink{URL: "https://a.example", MaxBundleBytes: 100}, "max_bundle_bytes:"},
+		{"fail/method", Sink{URL: "https://a.example", Method: "patch"}, `method: "patch"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -461,8 +481,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			batch_size 50
 			max_bundle_bytes 1048576
 			dead_letter /var/lib/dl.jsonl
+			method post
 		}`, Sink{URL: "https://a.example/fhir", TLSCertFile: "c.crt", TLSKeyFile: "c.key", CAFile: "ca.crt", ServerName: "audit.example",
-			BasicUser: "audit", BasicPasswordFile: "/run/pw", Timeout: caddy.Duration(10e9), BatchSize: 50, MaxBundleBytes: 1048576, DeadLetterFile: "/var/lib/dl.jsonl"}, ""},
+			BasicUser: "audit", BasicPasswordFile: "/run/pw", Timeout: caddy.Duration(10e9), BatchSize: 50, MaxBundleBytes: 1048576, DeadLetterFile: "/var/lib/dl.jsonl", Method: "post"}, ""},
 		{"ok/bearer-env", `fhir https://a.example {
 			bearer_token {env.TOK}
 		}`, Sink{URL: "https://a.example", BearerToken: "{env.TOK}"}, ""},

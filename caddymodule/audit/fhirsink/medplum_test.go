@@ -90,6 +90,34 @@ func TestMedplumStoresBatchesAndSearchFindsThem(t *testing.T) {
 	}
 }
 
+// TestMedplumPostIsAtLeastOnce: with method post the server assigns ids,
+// so a redelivery stores events again — the honest at-least-once the
+// docs describe for servers without client-assigned ids.
+func TestMedplumPostIsAtLeastOnce(t *testing.T) {
+	t.Parallel()
+	srv := testpeer.StartFHIR(t, testpeer.FHIROptions{})
+	s, _ := provisioned(t, &Sink{URL: srv.Base, Method: MethodPost})
+	var evs []auditsink.Event
+	for i := range 10 {
+		evs = append(evs, testpeer.AuditEvent(t, uint64(i+1), "post-"+string(rune('a'+i)), 0))
+	}
+	if n, err := s.Deliver(context.Background(), evs); n != 10 || err != nil {
+		t.Fatalf("Deliver = %d, %v", n, err)
+	}
+	if n, err := s.Deliver(context.Background(), evs[5:]); n != 5 || err != nil {
+		t.Fatalf("redelivery = %d, %v", n, err)
+	}
+	if got := len(srv.Search("_count=1000")); got != 15 {
+		t.Fatalf("%d stored, want 15 (10 and 5 redelivered)", got)
+	}
+	for i := range evs {
+		want := 1 + i/5 // the last five twice
+		if got := len(srv.Search("entity=Patient/" + "post-" + string(rune('a'+i)))); got != want {
+			t.Fatalf("event %d stored %d times, want %d", i, got, want)
+		}
+	}
+}
+
 func TestMedplumRejectsInvalidEventOthersStored(t *testing.T) {
 	t.Parallel()
 	srv := testpeer.StartFHIR(t, testpeer.FHIROptions{})
