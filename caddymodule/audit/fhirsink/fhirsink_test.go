@@ -462,6 +462,23 @@ func TestConfigRefused(t *testing.T) {
 	}
 }
 
+func TestCleartextOnlyToLoopback(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8080/fhir", "http://127.5.6.7/fhir", "http://[::1]:8080/fhir", "http://localhost/fhir", "https://audit.example/fhir", "https://10.0.0.5/fhir"} {
+		t.Run("ok/"+u, func(t *testing.T) {
+			if err := (&Sink{URL: u}).checkURL(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	for _, u := range []string{"http://10.0.0.5/fhir", "http://[::ffff:10.0.0.5]/fhir", "http://0.0.0.0/fhir", "http://[::]/fhir", "http://localhost.example/fhir", "http://127.0.0.1@evil.example/fhir", "HTTP://audit.example/fhir"} {
+		t.Run("fail/"+u, func(t *testing.T) {
+			if err := (&Sink{URL: u}).checkURL(); err == nil || !strings.HasPrefix(err.Error(), "url:") {
+				t.Fatalf("error = %v, want a url: refusal", err)
+			}
+		})
+	}
+}
+
 func TestUnmarshalCaddyfile(t *testing.T) {
 	tests := []struct {
 		name  string
