@@ -70,7 +70,6 @@ class ValidatingRepository extends MemoryRepository {
 
 const repo = new ValidatingRepository();
 const router = new FhirRouter();
-let requests = 0;
 
 function send(res, status, body) {
   const data = JSON.stringify(body);
@@ -96,7 +95,6 @@ function authorized(req) {
 }
 
 async function handle(req, res) {
-  requests++;
   if (!authorized(req)) return send(res, 401, outcome(401, 'login', 'unauthorized'));
   const u = new URL(req.url, 'http://x');
   if (u.pathname !== base && !u.pathname.startsWith(base + '/')) return send(res, 404, outcome(404, 'not-found', 'not under ' + base));
@@ -161,9 +159,6 @@ rl.on('line', (line) => {
       break;
     case 'up':
       listen(() => console.log('up ok'));
-      break;
-    case 'stats':
-      console.log('stats requests=' + requests);
       break;
   }
 });
