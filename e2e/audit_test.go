@@ -225,7 +225,7 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 	// A request refused by node_auth (the node was disabled while its
 	// connection stayed open).
 	keepAlive := g.client(t, "bravo", http1)
-	if st, _, err := get(keepAlive, g.url("/fhir/metadata"), withRequestID("e2e-bravo-ok")); err != nil || st != 200 {
+	if st, _, err := get(keepAlive, g.url("/fhir/Patient?_count=1"), withRequestID("e2e-bravo-ok")); err != nil || st != 200 {
 		t.Fatalf("bravo: %d %v", st, err)
 	}
 	step(want{requestID: "e2e-bravo-ok", codes: "rest", outcome: "0", node: "bravo"})
@@ -377,7 +377,7 @@ func TestAuditSpoolFullFailsClosed(t *testing.T) {
 	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfileArg(gatewayOptions{}), "--adapter", "caddyfile")
 	c := g.client(t, "alpha", http2)
 	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		st, _, err := get(c, g.url("/fhir/metadata"), nil)
+		st, _, err := get(c, g.url("/fhir/Patient?_count=1"), nil)
 		return err == nil && st == 200
 	})
 	full := false
@@ -535,7 +535,7 @@ func TestAuditSpoolSurvivesReload(t *testing.T) {
 	g.process = startProcess(t, env, crgateBin, "run", "--config", caddyfileArg(gatewayOptions{}), "--adapter", "caddyfile")
 	c := g.client(t, "alpha")
 	waitFor(t, "crgate to serve", 30*time.Second, func() bool {
-		st, _, err := get(c, g.url("/fhir/metadata"), withRequestID("reload-warmup"))
+		st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID("reload-warmup"))
 		return err == nil && st == 200
 	})
 	if st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID("reload-before")); err != nil || st != 200 {
@@ -568,5 +568,84 @@ func TestAuditSpoolSurvivesReload(t *testing.T) {
 	}
 	if !g.logged("config is unchanged") && !g.logged("load complete") {
 		t.Fatalf("no reload in the log")
+	}
+}
+
+// TestAuditGracefulStop stops crgate (SIGTERM) while a request waits on a
+// slow registry: the request is answered, its event is complete (not
+// incomplete), and the application stop is the last event, in the file
+// before the process exits.
+func TestAuditGracefulStop(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gatewayOptions{})
+	if err := sim.DelayNext(context.Background(), g.sim.control, 1500*time.Millisecond, 1); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	c := g.client(t, "alpha")
+	go func() {
+		st, _, err := get(c, g.url("/fhir/Patient?_count=1"), withRequestID("graceful-slow"))
+		done <- result{st, err}
+	}()
+	waitFor(t, "the slow request to reach the registry", 10*time.Second, func() bool {
+		for _, r := range g.sim.records(t) {
+			if http.Header(r.Headers).Get("X-Request-Id") == "graceful-slow" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := g.process.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.process.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("crgate did not stop")
+	}
+	if r := <-done; r.err != nil || r.status != 200 {
+		t.Fatalf("the request in flight at the stop: %d %v", r.status, r.err)
+	}
+	evs := auditEvents(t, g.auditFile())
+	slow, stop := -1, -1
+	for i, ev := range evs {
+		if ev.requestID() == "graceful-slow" {
+			if slow >= 0 || ev.Outcome != "0" {
+				t.Fatalf("slow request's event: second %v, outcome %s", slow >= 0, ev.Outcome)
+			}
+			slow = i
+		}
+		if ev.codes() == "110100/110121" {
+			stop = i
+		}
+	}
+	if slow < 0 || stop != len(evs)-1 || slow > stop {
+		t.Fatalf("slow request's event at %d, application stop at %d of %d events; want the stop last, after it", slow, stop, len(evs))
+	}
+}
+
+// TestAuditAsyncDurability runs the pipeline with durability async: every
+// request still has its event.
+func TestAuditAsyncDurability(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gatewayOptions{env: map[string]string{"CRGATE_AUDIT_DURABILITY": "async"}})
+	for i := range 5 {
+		id := fmt.Sprintf("async-%d", i)
+		if st, _, err := get(g.client(t, "alpha", http2), g.url("/fhir/Patient?_count=1"), withRequestID(id)); err != nil || st != 200 {
+			t.Fatalf("%s: %d %v", id, st, err)
+		}
+	}
+	evs := waitAuditEvents(t, g, 5)
+	for i, ev := range evs {
+		if want := fmt.Sprintf("async-%d", i); ev.requestID() != want || ev.Outcome != "0" {
+			t.Errorf("event %d: request id %q outcome %s, want %s outcome 0", i, ev.requestID(), ev.Outcome, want)
+		}
+	}
+	if !g.logged(`"durability":"async"`) {
+		t.Error("the gateway did not run with durability async")
 	}
 }

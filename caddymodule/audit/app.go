@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -120,7 +121,9 @@ type App struct {
 	sinks    []*sinkRun
 	spool    *spool
 	poolKey  string
-	opened   bool // this app opened the spool (not a reload sharing it)
+	opened   bool          // this app opened the spool (not a reload sharing it)
+	inflight *atomic.Int64 // requests inside this config's audit handlers
+	cleaned  bool
 	builder  *balp.Builder
 	cache    *eventCache
 	logger   *zap.Logger
@@ -150,6 +153,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // spool.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.inflight = new(atomic.Int64)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -295,36 +299,55 @@ func (a *App) Start() error {
 	return nil
 }
 
-// Stop stops the delivery loops. When no other config shares the spool
-// (the gateway is stopping, not reloading), it first records the
-// application stop and gives the sinks DrainTimeout to take the rest.
+// Stop stops the delivery loops. When a reload replaces this config the
+// new config's loops take over the same cursors at once. When no other
+// config shares the spool the gateway is stopping: Stop waits (up to
+// DrainTimeout) for the requests in flight in this config's handlers —
+// Caddy stops its apps in no fixed order, so the HTTP servers may still be
+// finishing them — then records the application stop and gives the sinks
+// DrainTimeout to take the rest. It must finish before the sinks are
+// cleaned up, which Caddy does right after. Events of requests that finish
+// later stay in the spool for the next start.
 func (a *App) Stop() error {
 	if a.cancel == nil {
 		return nil
 	}
 	if refs, _ := spools.References(a.poolKey); refs <= 1 {
+		limit := time.Duration(a.DrainTimeout)
+		deadline := time.Now().Add(limit)
+		for a.inflight.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 		rec := &auditrec.Record{Kind: auditrec.KindApplicationStop, ID: newUUID(), Time: now()}
 		if err := a.recordApp(rec); err != nil {
 			a.logger.Error("recording the application stop", zap.Error(err))
 		}
-		a.drain(time.Duration(a.DrainTimeout))
+		a.drain(limit)
+	}
+	a.stopDelivery()
+	return nil
+}
+
+// stopDelivery cancels the delivery loops and waits for them, but not for
+// ever: a sink stuck in a call that ignores its context (e.g. a write to a
+// dead file system) must not hold up the gateway's stop. Its cursor stays
+// where it was; the events are offered again later.
+func (a *App) stopDelivery() {
+	if a.cancel == nil {
+		return
 	}
 	a.cancel()
+	a.cancel = nil
 	done := make(chan struct{})
 	go func() { a.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(stopWait):
-		// A sink stuck in a call that ignores its context (e.g. a write to
-		// a dead file system): do not hold up the gateway's stop. Its
-		// cursor stays where it was; the events are offered again later.
 		a.logger.Error("an audit sink did not return after stopping; leaving it behind", zap.Duration("waited", stopWait))
 	}
-	a.cancel = nil
-	return nil
 }
 
-// stopWait bounds how long Stop waits for the delivery loops to return.
+// stopWait bounds how long stopping waits for the delivery loops.
 const stopWait = 5 * time.Second
 
 // drain waits until every sink has taken what the spool holds, or limit.
@@ -354,9 +377,11 @@ func (a *App) drain(limit time.Duration) {
 // Cleanup releases the cursors and this app's use of the spool; the last
 // user closes it.
 func (a *App) Cleanup() error {
-	if a.spool == nil {
+	if a.spool == nil || a.cleaned {
 		return nil
 	}
+	a.cleaned = true
+	a.stopDelivery()
 	for _, s := range a.sinks {
 		if s.cursor != nil {
 			a.spool.release(s.cursor)
@@ -365,8 +390,11 @@ func (a *App) Cleanup() error {
 			s.reader.close()
 		}
 	}
+	// a.spool stays set: a handler of this config still finishing a
+	// request after a reload's grace period appends to the shared spool,
+	// or, once it is closed, gets an error (counted as a drop), never a
+	// nil pointer.
 	_, err := spools.Delete(a.poolKey)
-	a.spool = nil
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func BenchmarkHandler(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.close()
-			h := &Handler{app: &App{spool: s, sync: mode == DurabilitySync, logger: zap.NewNop()}, logger: zap.NewNop(), MaxSearchBody: defaultMaxSearchBody}
+			h := &Handler{app: &App{inflight: new(atomic.Int64), spool: s, sync: mode == DurabilitySync, logger: zap.NewNop()}, logger: zap.NewNop(), MaxSearchBody: defaultMaxSearchBody}
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 				w.WriteHeader(200)
 				return nil
@@ -51,60 +52,55 @@ func BenchmarkHandler(b *testing.B) {
 // BenchmarkPipelineFileSink measures what the pipeline sustains from the
 // spool to the file sink: b.N records appended, timed until the sink's
 // cursor has passed the last one (decode, BALP build, hash chain, fsync).
+// internal/balp has the builder's own benchmarks (fast encoder and
+// google/fhir/go's jsonformat).
 func BenchmarkPipelineFileSink(b *testing.B) {
-	for _, bc := range []struct {
-		name      string
-		reference bool
-	}{{"fast-encoder", false}, {"jsonformat", true}} {
-		b.Run(bc.name, func(b *testing.B) {
-			dir := b.TempDir()
-			s, err := openSpool(spoolConfig{dir: filepath.Join(dir, "spool"), maxBytes: 8 << 30, segmentBytes: 64 << 20, logger: zap.NewNop()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.close()
-			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-			defer cancel()
-			fs := &filesink.Sink{Path: filepath.Join(dir, "audit.jsonl"), CheckpointKey: filepath.Join(dir, "cp.key")}
-			if err := fs.Provision(ctx); err != nil {
-				b.Fatal(err)
-			}
-			defer fs.Cleanup()
-			builder, err := balp.NewBuilder(balp.Source{Site: "bench", ObserverID: "gw-bench", Reference: bc.reference})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cur, err := s.cursor("file")
-			if err != nil {
-				b.Fatal(err)
-			}
-			app := &App{spool: s, builder: builder, cache: newEventCache(8192), logger: zap.NewNop(), BatchSize: defaultBatchSize,
-				RetryMin: caddy.Duration(defaultRetryMin), RetryMax: caddy.Duration(defaultRetryMax),
-				sinks: []*sinkRun{{name: "file", sink: fs, cursor: cur, reader: s.newReader()}}}
-			rec := testRecord(1)
-			rec.NodeID, rec.NodeName, rec.Upstream = "alpha", "Node alpha", "http://127.0.0.1:3000"
-			rec.FHIR.Valid, rec.FHIR.Code, rec.FHIR.ResourceType, rec.FHIR.Base = true, "search-type", "Patient", "/fhir"
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			if err := app.Start(); err != nil {
-				b.Fatal(err)
-			}
-			var last uint64
-			for range b.N {
-				rec.ID = newUUID()
-				if last, err = s.append(frameEvent, 0, rec, false, false); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for cur.seq.Load() < last {
-				time.Sleep(time.Millisecond)
-			}
-			elapsed := time.Since(start)
-			b.StopTimer()
-			app.cancel()
-			app.wg.Wait()
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-		})
+	dir := b.TempDir()
+	s, err := openSpool(spoolConfig{dir: filepath.Join(dir, "spool"), maxBytes: 8 << 30, segmentBytes: 64 << 20, logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer s.close()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	fs := &filesink.Sink{Path: filepath.Join(dir, "audit.jsonl"), CheckpointKey: filepath.Join(dir, "cp.key")}
+	if err := fs.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer fs.Cleanup()
+	builder, err := balp.NewBuilder(balp.Source{Site: "bench", ObserverID: "gw-bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cur, err := s.cursor("file")
+	if err != nil {
+		b.Fatal(err)
+	}
+	app := &App{inflight: new(atomic.Int64), spool: s, builder: builder, cache: newEventCache(8192), logger: zap.NewNop(), BatchSize: defaultBatchSize,
+		RetryMin: caddy.Duration(defaultRetryMin), RetryMax: caddy.Duration(defaultRetryMax),
+		sinks: []*sinkRun{{name: "file", sink: fs, cursor: cur, reader: s.newReader()}}}
+	rec := testRecord(1)
+	rec.NodeID, rec.NodeName, rec.Upstream = "alpha", "Node alpha", "http://127.0.0.1:3000"
+	rec.FHIR.Valid, rec.FHIR.Code, rec.FHIR.ResourceType, rec.FHIR.Base = true, "search-type", "Patient", "/fhir"
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	if err := app.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var last uint64
+	for range b.N {
+		rec.ID = newUUID()
+		if last, err = s.append(frameEvent, 0, rec, false, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for cur.seq.Load() < last {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	app.stopDelivery()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+
 }

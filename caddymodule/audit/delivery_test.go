@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func testApp(t *testing.T, s *spool, sinks map[string]auditsink.Sink) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &App{spool: s, builder: b, cache: newEventCache(64), logger: zap.NewNop(), BatchSize: 7,
+	a := &App{inflight: new(atomic.Int64), spool: s, builder: b, cache: newEventCache(64), logger: zap.NewNop(), BatchSize: 7,
 		RetryMin: caddy.Duration(time.Millisecond), RetryMax: caddy.Duration(20 * time.Millisecond)}
 	for name, sink := range sinks {
 		c, err := s.cursor(name)
@@ -63,11 +64,6 @@ func testApp(t *testing.T, s *spool, sinks map[string]auditsink.Sink) *App {
 		a.sinks = append(a.sinks, &sinkRun{name: name, sink: sink, cursor: c, reader: s.newReader()})
 	}
 	return a
-}
-
-func (a *App) stopLoops() {
-	a.cancel()
-	a.wg.Wait()
 }
 
 func appendN(t *testing.T, s *spool, from, n int) []string {
@@ -129,7 +125,7 @@ func TestDeliveryCatchesUpInOrder(t *testing.T) {
 	}
 	want = append(want, appendN(t, s, 50, 50)...)
 	waitDelivered(t, "both sinks", func() bool { return len(down.ids()) >= 100 && len(healthy.ids()) >= 100 })
-	a.stopLoops()
+	a.stopDelivery()
 	sameOrder(t, "down", down.ids(), want)
 	sameOrder(t, "healthy", healthy.ids(), want)
 	if down.calls <= 5 {
@@ -158,8 +154,8 @@ func TestDeliveryOverlappingConfigs(t *testing.T) {
 	}
 	waitDelivered(t, "every event", func() bool { return len(dest.ids()) >= len(want) })
 	time.Sleep(50 * time.Millisecond) // room for a duplicate to show
-	oldApp.stopLoops()
-	newApp.stopLoops()
+	oldApp.stopDelivery()
+	newApp.stopDelivery()
 	sameOrder(t, "destination", dest.ids(), want)
 }
 
@@ -182,6 +178,6 @@ func TestDeliverySkipsUnbuildableRecords(t *testing.T) {
 	waitDelivered(t, "the good events", func() bool { return len(sink.ids()) >= 6 })
 	_, written := s.stats()
 	waitDelivered(t, "the cursor past the bad record", func() bool { return a.sinks[0].cursor.seq.Load() == written })
-	a.stopLoops()
+	a.stopDelivery()
 	sameOrder(t, "sink", sink.ids(), want)
 }

@@ -105,6 +105,8 @@ var recordPool = sync.Pool{New: func() any { return new(auditrec.Record) }}
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	start := now()
+	h.app.inflight.Add(1)
+	defer h.app.inflight.Add(-1)
 	rec := recordPool.Get().(*auditrec.Record)
 	*rec = auditrec.Record{}
 	defer recordPool.Put(rec)

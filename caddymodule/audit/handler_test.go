@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -30,7 +31,7 @@ func testHandler(t *testing.T, sync, failOpen bool, maxBytes int64) (*Handler, *
 	t.Helper()
 	s := testSpool(t, t.TempDir(), maxBytes)
 	core, logs := observer.New(zapcore.DebugLevel)
-	app := &App{spool: s, sync: sync, failOpen: failOpen, logger: zap.NewNop()}
+	app := &App{inflight: new(atomic.Int64), spool: s, sync: sync, failOpen: failOpen, logger: zap.NewNop()}
 	return &Handler{app: app, logger: zap.New(core), MaxSearchBody: defaultMaxSearchBody}, s, logs
 }
 
@@ -295,6 +296,28 @@ func TestHandlerKeepsFlusherAndHijacker(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || len(b) == 0 {
 			t.Fatalf("%s: %d %q", path, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestHandlerSpoolWriteErrorFailsClosed breaks the spool's file under it
+// (as a full or failing disk would): the request is refused, not
+// forwarded, under fail_open too (only a full spool may be passed over).
+func TestHandlerSpoolWriteErrorFailsClosed(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		h, s, _ := testHandler(t, true, failOpen, 64<<20)
+		s.mu.Lock()
+		_ = s.active.Close()
+		s.mu.Unlock()
+		for range 2 { // the error is sticky
+			called := false
+			err := h.ServeHTTP(httptest.NewRecorder(), caddyRequest("GET", "/fhir/Patient", nil),
+				caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { called = true; return nil }))
+			var ref *gate.Refusal
+			var he caddyhttp.HandlerError
+			if called || !errors.As(err, &he) || he.StatusCode != 503 || !errors.As(err, &ref) || ref.Reason != "spool_error" {
+				t.Fatalf("fail_open=%v: forwarded %v, err %v", failOpen, called, err)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,7 +74,7 @@ func handshakeServer(t *testing.T, ca *testCA) (net.Listener, *spool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ha := &HandshakeAudit{HandshakeTimeout: 300 * 1e6, app: &App{spool: s, logger: zap.NewNop()}, logger: zap.NewNop()}
+	ha := &HandshakeAudit{HandshakeTimeout: 300 * 1e6, app: &App{inflight: new(atomic.Int64), spool: s, logger: zap.NewNop()}, logger: zap.NewNop()}
 	ln := ha.WrapListener(tls.NewListener(tcp, cfg))
 	t.Cleanup(func() { ln.Close() })
 	return ln, s
