@@ -314,7 +314,7 @@ func (s *Sink) deadLetter(ev auditsink.Event, kind, reason string) error {
 		return fmt.Errorf("fhir sink: event %s refused (%s) and not dead-lettered: %w", ev.ID, reason, err)
 	}
 	deadLettered.WithLabelValues(kind).Inc()
-	s.logger.Error("audit event refused by the FHIR server; written to the dead-letter file",
+	s.logger.Error("audit event the FHIR server cannot take (refused or unsendable); written to the dead-letter file",
 		zap.Uint64("seq", ev.Seq), zap.String("event_id", ev.ID), zap.String("reason", reason),
 		zap.String("dead_letter", s.dead.Path()))
 	return nil
