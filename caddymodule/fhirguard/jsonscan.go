@@ -1,6 +1,7 @@
 package fhirguard
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -62,8 +63,12 @@ const (
 	atIfNoneExist              // Bundle.entry[i].request.ifNoneExist
 )
 
-// keyRef is one member name of an open object, folded, in scanner.fold.
-type keyRef struct{ off, end int }
+// keyRef is one member name of an open object, folded, in scanner.fold,
+// with a hash of it to compare names quickly.
+type keyRef struct {
+	off, end int
+	hash     uint64
+}
 
 // objFrame is an open object: where its member names start in
 // scanner.keys, and, once it has many, a set of them.
@@ -179,7 +184,7 @@ func (s *bundleScanner) value(w where) error {
 		}
 		return s.array(w)
 	case '"':
-		str, err := s.str()
+		str, err := s.str(w != atOther)
 		if err != nil {
 			return err
 		}
@@ -318,7 +323,7 @@ func (s *bundleScanner) object(w where) error {
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 			return s.syntax("expected a member name")
 		}
-		key, err := s.str()
+		key, err := s.str(true)
 		if err != nil {
 			return err
 		}
@@ -402,7 +407,23 @@ func child(w where, key []byte) where {
 // duplicate (ignoring case) and another spelling of a judged name.
 func (s *bundleScanner) member(key []byte) error {
 	start := len(s.fold)
-	s.fold = appendFolded(s.fold, key)
+	h := uint64(14695981039346656037) // FNV-1a of the folded name
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			// Non-ASCII: fold rune by rune from the start.
+			s.fold = appendFolded(s.fold[:start], key)
+			h = 14695981039346656037
+			for _, c := range s.fold[start:] {
+				h = (h ^ uint64(c)) * 1099511628211
+			}
+			break
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		s.fold = append(s.fold, c)
+		h = (h ^ uint64(c)) * 1099511628211
+	}
 	folded := s.fold[start:]
 	if exact := judgedSpelling(folded); exact != "" && exact != string(key) {
 		return fmt.Errorf("member %q must be spelled %q", key, exact)
@@ -415,7 +436,7 @@ func (s *bundleScanner) member(key []byte) error {
 		f.set[string(folded)] = struct{}{}
 	} else {
 		for _, k := range s.keys[f.keys:] {
-			if string(s.fold[k.off:k.end]) == string(folded) {
+			if k.hash == h && string(s.fold[k.off:k.end]) == string(folded) {
 				return fmt.Errorf("member %q appears more than once (ignoring case)", key)
 			}
 		}
@@ -427,7 +448,7 @@ func (s *bundleScanner) member(key []byte) error {
 			f.set[string(folded)] = struct{}{}
 		}
 	}
-	s.keys = append(s.keys, keyRef{off: start, end: len(s.fold)})
+	s.keys = append(s.keys, keyRef{off: start, end: len(s.fold), hash: h})
 	return nil
 }
 
@@ -502,54 +523,74 @@ var stringSafe = func() (t [256]bool) {
 	return t
 }()
 
-// str reads a string at s.pos (on its '"'). It returns the string's bytes
-// in place when it has no escape, else decoded into s.scratch (valid until
-// the next str).
-func (s *bundleScanner) str() ([]byte, error) {
-	d := s.data
-	start := s.pos + 1
-	p := start
+// safeRun returns the index of the first byte from p on that does not
+// stand for itself in a JSON string, or len(d). It looks at eight bytes at
+// a time: most of a Bundle is string content.
+func safeRun(d []byte, p int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; p+8 <= len(d); p += 8 {
+		x := binary.LittleEndian.Uint64(d[p:])
+		quote, backslash := x^(ones*'"'), x^(ones*'\\')
+		// Each term is non-zero iff some byte is below 0x20, '"' or '\\'
+		// (bytes ≥ 0x80 never count).
+		control := (x - ones*0x20) &^ x & highs
+		quotes := (quote - ones) &^ quote & highs
+		backslashes := (backslash - ones) &^ backslash & highs
+		if control|quotes|backslashes != 0 {
+			break
+		}
+	}
 	for p < len(d) && stringSafe[d[p]] {
 		p++
 	}
+	return p
+}
+
+// str reads a string at s.pos (on its '"'). With decode, it returns the
+// string's bytes: in place when it has no escape, else decoded into
+// s.scratch (valid until the next str). Without, it only validates.
+func (s *bundleScanner) str(decode bool) ([]byte, error) {
+	d := s.data
+	start := s.pos + 1
+	p := safeRun(d, start)
 	if p < len(d) && d[p] == '"' {
 		s.pos = p + 1
 		return d[start:p], nil
 	}
-	s.scratch = append(s.scratch[:0], d[start:p]...)
+	if decode {
+		s.scratch = append(s.scratch[:0], d[start:p]...)
+	}
 	for p < len(d) {
-		c := d[p]
-		switch {
+		switch c := d[p]; {
 		case c == '"':
 			s.pos = p + 1
 			return s.scratch, nil
 		case c < 0x20:
 			s.pos = p
 			return nil, s.syntax("control character in a string")
-		case c != '\\':
-			s.scratch = append(s.scratch, c)
-			p++
-			continue
 		}
+		// A backslash.
 		p++
 		if p >= len(d) {
 			break
 		}
+		var r rune
 		switch e := d[p]; e {
 		case '"', '\\', '/':
-			s.scratch = append(s.scratch, e)
+			r = rune(e)
 		case 'b':
-			s.scratch = append(s.scratch, '\b')
+			r = '\b'
 		case 'f':
-			s.scratch = append(s.scratch, '\f')
+			r = '\f'
 		case 'n':
-			s.scratch = append(s.scratch, '\n')
+			r = '\n'
 		case 'r':
-			s.scratch = append(s.scratch, '\r')
+			r = '\r'
 		case 't':
-			s.scratch = append(s.scratch, '\t')
+			r = '\t'
 		case 'u':
-			r, ok := hex4(d, p+1)
+			var ok bool
+			r, ok = hex4(d, p+1)
 			if !ok {
 				s.pos = p
 				return nil, s.syntax("invalid \\u escape")
@@ -571,12 +612,19 @@ func (s *bundleScanner) str() ([]byte, error) {
 				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
 				p += 6
 			}
-			s.scratch = utf8.AppendRune(s.scratch, r)
 		default:
 			s.pos = p
 			return nil, s.syntax("invalid escape")
 		}
 		p++
+		if decode {
+			s.scratch = utf8.AppendRune(s.scratch, r)
+		}
+		q := safeRun(d, p)
+		if decode {
+			s.scratch = append(s.scratch, d[p:q]...)
+		}
+		p = q
 	}
 	s.pos = len(d)
 	return nil, s.syntax("unterminated string")
@@ -605,8 +653,8 @@ func hex4(d []byte, p int) (rune, bool) {
 	return r, true
 }
 
-// keep stores a judged string member. Known codes are kept as constants;
-// only the url (and codes that will be refused) cost an allocation.
+// keep stores a judged string member. Known codes (and the url of a plain
+// create) are kept as constants; other values cost an allocation.
 func (s *bundleScanner) keep(w where, v []byte) error {
 	var e *bundleEntry
 	switch w {
@@ -629,7 +677,7 @@ func (s *bundleScanner) keep(w where, v []byte) error {
 	case atMethod:
 		e.method = intern(v)
 	case atURL:
-		e.url = string(v)
+		e.url = intern(v)
 	case atIfNoneExist:
 		e.ifNoneExist = len(v) > 0
 	}

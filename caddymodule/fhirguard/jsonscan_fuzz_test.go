@@ -17,6 +17,18 @@ import (
 func FuzzScanBundle(f *testing.F) {
 	f.Add([]byte(bundleOf("batch", entry("GET", "Patient/1"), `{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=a|b"}}`)))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[null,{"request":{"method":"G\u0045T","url":"Patient\/1"}}],"n":[-0.5e+3,true,false,null,{}]}`))
+	for _, seed := range []string{
+		`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient","Url":"x"}}]}`,
+		`{"resourceType":"Bundle","x":{"a":1,"A":2},"\u0041":"\ud83d\ude00\ud800"}`,
+		`{"resourceType":"Bundle","reſource":1,"Kind":2,"kind":3,"İd":4,"id":5,"ıd":6}`,
+		`{"resourceType":"Bundle","x":[[[[{"y":[1e5,-0,0.1E-2,"\"\\\/\b\f\n\r\t"]}]]]]}`,
+		`{"resourceType":"Bundle","entry":{"request":{}}}`,
+		"\ufeff{}",
+		`{"resourceType":"Bundle","type":"batch"} {}`,
+		`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Bundle"},"request":{"method":"POST","url":"Bundle"}}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s, err := scanBundle(body)
 		defer s.release()
