@@ -2,6 +2,7 @@ package fhirguard
 
 import (
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,5 +206,41 @@ func TestScanBundleErrors(t *testing.T) {
 	var je *errJSON
 	if !errors.As(err, &je) || je.off != len(`{"resourceType":"Bundle","entry":[`) {
 		t.Errorf("syntax error: %v, want one at the '}'", err)
+	}
+}
+
+// TestReadAtMost: a body is read whole whether or not its length is known
+// beforehand, and one byte over max is refused however it arrives.
+func TestReadAtMost(t *testing.T) {
+	body := strings.Repeat("0123456789", 100)
+	tests := []struct {
+		name   string
+		body   string
+		length int64
+		max    int64
+		ok     bool
+	}{
+		{"ok/known-length", body, int64(len(body)), 4096, true},
+		{"ok/unknown-length", body, -1, 4096, true},
+		{"ok/unknown-length-exactly-max", body, -1, int64(len(body)), true},
+		{"ok/known-length-exactly-max", body, int64(len(body)), int64(len(body)), true},
+		{"ok/empty", "", 0, 10, true},
+		{"fail/unknown-length-over-max", body, -1, int64(len(body)) - 1, false},
+		{"fail/more-than-declared-over-max", body, 10, int64(len(body)) - 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A MultiReader hides the concrete type, like a network body.
+			got, err := readAtMost(io.MultiReader(strings.NewReader(tt.body)), tt.length, tt.max)
+			if !tt.ok {
+				if !errors.Is(err, errTooLarge) {
+					t.Fatalf("err %v, want errTooLarge", err)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.body {
+				t.Fatalf("read %d bytes, %v; want the %d sent", len(got), err, len(tt.body))
+			}
+		})
 	}
 }
