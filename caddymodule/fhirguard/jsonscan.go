@@ -291,22 +291,30 @@ func (s *bundleScanner) array(w where) error {
 		if err := s.value(elem); err != nil {
 			return err
 		}
-		s.space()
-		if s.pos >= len(s.data) {
-			return s.syntax("unexpected end of JSON")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.space()
-		case ']':
-			s.pos++
+		if closed, err := s.afterValue(']'); closed || err != nil {
 			s.depth--
-			return nil
-		default:
-			return s.syntax("expected ',' or ']'")
+			return err
 		}
 	}
+}
+
+// afterValue reads what follows an element or member: ',' (another
+// follows) or end (the container closes, reported as closed).
+func (s *bundleScanner) afterValue(end byte) (closed bool, err error) {
+	s.space()
+	if s.pos >= len(s.data) {
+		return false, s.syntax("unexpected end of JSON")
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		s.space()
+		return false, nil
+	case end:
+		s.pos++
+		return true, nil
+	}
+	return false, s.syntax("expected ',' or '" + string(end) + "'")
 }
 
 func (s *bundleScanner) object(w where) error {
@@ -339,19 +347,12 @@ func (s *bundleScanner) object(w where) error {
 		if err := s.value(child(w, key)); err != nil {
 			return err
 		}
-		s.space()
-		if s.pos >= len(s.data) {
-			return s.syntax("unexpected end of JSON")
+		closed, err := s.afterValue('}')
+		if err != nil {
+			return err
 		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.space()
-		case '}':
-			s.pos++
+		if closed {
 			return s.closeObject(foldStart)
-		default:
-			return s.syntax("expected ',' or '}'")
 		}
 	}
 }
