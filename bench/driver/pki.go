@@ -43,10 +43,16 @@ func makePKI(ctx context.Context, crgateBin, dir string) (pkiPaths, error) {
 // instead of refusing the Bundle as too large.
 const BundleSize = 1_000_000
 
-// writeBundle writes a FHIR batch Bundle of Patient creates, as large as
-// fits in size bytes: about a thousand patients of ~1 KB each, a
-// point-of-service system's backlog pushed in one request.
+// writeBundle writes Bundle(size) to path.
 func writeBundle(path string, size int) error {
+	return os.WriteFile(filepath.Clean(path), Bundle(size), 0o644)
+}
+
+// Bundle is a FHIR batch Bundle of Patient creates, as large as fits in
+// size bytes: about a thousand patients of ~1 KB each, a point-of-service
+// system's backlog pushed in one request. fhir_guard's benchmark reads the
+// same Bundle.
+func Bundle(size int) []byte {
 	var b, e bytes.Buffer
 	b.WriteString(`{"resourceType":"Bundle","type":"batch","entry":[`)
 	const tail = `]}`
@@ -75,5 +81,5 @@ func writeBundle(path string, size int) error {
 		b.Write(e.Bytes())
 	}
 	b.WriteString(tail)
-	return os.WriteFile(filepath.Clean(path), b.Bytes(), 0o644)
+	return b.Bytes()
 }

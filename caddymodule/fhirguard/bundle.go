@@ -2,111 +2,15 @@ package fhirguard
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/crgate/crgate/internal/fhirreq"
 )
-
-// bundle is what fhir_guard reads of a batch or transaction Bundle: the
-// type and each entry's request. Everything else passes untouched.
-type bundle struct {
-	ResourceType string        `json:"resourceType"`
-	Type         string        `json:"type"`
-	Entry        []bundleEntry `json:"entry"`
-}
-
-type bundleEntry struct {
-	Resource *struct {
-		ResourceType string `json:"resourceType"`
-	} `json:"resource"`
-	Request *struct {
-		Method      string `json:"method"`
-		URL         string `json:"url"`
-		IfNoneExist string `json:"ifNoneExist"`
-	} `json:"request"`
-}
-
-// judgedKeys are the member names fhir_guard reads. encoding/json matches
-// member names ignoring case and keeps the last duplicate; FHIR parsers
-// are case-sensitive and may keep the first. A Bundle spelling one of
-// these names in another case, or repeating any member, could be read
-// one way here and another way upstream, so it is refused.
-var judgedKeys = []string{"resourceType", "type", "entry", "resource", "request", "method", "url", "ifNoneExist"}
-
-const maxJSONDepth = 64
-
-// checkJSONShape refuses duplicate members (compared ignoring case), other
-// spellings of the judged member names, and nesting deeper than
-// maxJSONDepth.
-func checkJSONShape(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var stack []jsonFrame
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		top := len(stack) - 1
-		if top >= 0 && stack[top].object && stack[top].isKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:top]
-				markValueDone(stack)
-				continue
-			}
-			key, _ := tok.(string)
-			folded := strings.ToLower(key)
-			if _, dup := stack[top].keys[folded]; dup {
-				return fmt.Errorf("member %q appears more than once (ignoring case)", key)
-			}
-			stack[top].keys[folded] = struct{}{}
-			for _, k := range judgedKeys {
-				if strings.EqualFold(k, key) && k != key {
-					return fmt.Errorf("member %q must be spelled %q", key, k)
-				}
-			}
-			stack[top].isKey = false
-			continue
-		}
-		switch d, _ := tok.(json.Delim); d {
-		case '{', '[':
-			if len(stack) >= maxJSONDepth {
-				return fmt.Errorf("nested deeper than %d", maxJSONDepth)
-			}
-			stack = append(stack, jsonFrame{object: d == '{', keys: map[string]struct{}{}, isKey: d == '{'})
-		case '}', ']':
-			stack = stack[:top]
-			markValueDone(stack)
-		default:
-			markValueDone(stack)
-		}
-	}
-}
-
-type jsonFrame struct {
-	object bool
-	keys   map[string]struct{}
-	isKey  bool // the next token in this object is a member name
-}
-
-// markValueDone makes the enclosing object, if any, expect a member name
-// next.
-func markValueDone(stack []jsonFrame) {
-	if top := len(stack) - 1; top >= 0 && stack[top].object {
-		stack[top].isKey = true
-	}
-}
 
 // readBody reads a body to judge, refusing one larger than max, and puts
 // it back for the upstream.
@@ -122,18 +26,14 @@ func readBody(r *http.Request, max int64) ([]byte, *refusal) {
 	}
 	var body []byte
 	if r.Body != nil {
-		var buf bytes.Buffer
-		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength))
+		var err error
+		body, err = readAtMost(r.Body, r.ContentLength, max)
+		if errors.Is(err, errTooLarge) {
+			return nil, tooLarge
 		}
-		n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
 		if err != nil {
 			return nil, badRequest(reasonBadBody, "reading the body: "+err.Error())
 		}
-		if n > max {
-			return nil, tooLarge
-		}
-		body = buf.Bytes()
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -141,6 +41,40 @@ func readBody(r *http.Request, max int64) ([]byte, *refusal) {
 	r.TransferEncoding = nil
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	return body, nil
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readAtMost reads all of rd into one buffer, allocated once when the
+// length is known (a 1 MB Bundle is copied once, not grown and copied
+// again), refusing more than max bytes. The buffer is not pooled: the
+// upstream transport may still be writing it after the handler returns.
+func readAtMost(rd io.Reader, length, max int64) ([]byte, error) {
+	size := int64(512)
+	if length >= 0 {
+		// One spare byte to see the end of the body without growing.
+		size = min(length, max) + 1
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > max {
+				return nil, errTooLarge
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return nil, errTooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // mediaType returns the lower-cased media type of a Content-Type header,
@@ -181,39 +115,38 @@ func (g *Guard) judgeBundle(r *http.Request, q *judged) (string, *refusal) {
 	if ref != nil {
 		return "", ref
 	}
-	if !utf8.Valid(body) {
-		return "", badRequest(reasonInvalidBundle, "the body is not valid UTF-8")
-	}
-	if err := checkJSONShape(body); err != nil {
-		return "", badRequest(reasonInvalidBundle, "the body is not an unambiguous JSON document: "+err.Error())
-	}
-	var b bundle
-	if err := json.Unmarshal(body, &b); err != nil {
+	s, err := scanBundle(body)
+	defer s.release()
+	if errors.Is(err, errNotBundle) {
 		return "", badRequest(reasonInvalidBundle, "the body is not a FHIR Bundle: "+err.Error())
 	}
-	if b.ResourceType != "Bundle" || (b.Type != fhirreq.CodeBatch && b.Type != fhirreq.CodeTransaction) {
+	if err != nil {
+		return "", badRequest(reasonInvalidBundle, "the body is not an unambiguous JSON document: "+err.Error())
+	}
+	b := &s.b
+	if b.resourceType != "Bundle" || (b.typ != fhirreq.CodeBatch && b.typ != fhirreq.CodeTransaction) {
 		return "", badRequest(reasonInvalidBundle, "POST to the FHIR base takes a Bundle of type batch or transaction")
 	}
-	for i := range b.Entry {
-		if ref := g.judgeEntry(r, q, &b.Entry[i]); ref != nil {
+	for i := range b.entries {
+		if ref := g.judgeEntry(r, q, &b.entries[i]); ref != nil {
 			ref.detail = "Bundle entry " + strconv.Itoa(i) + ": " + ref.detail
 			return "", ref
 		}
 	}
-	return b.Type, nil
+	return b.typ, nil
 }
 
 // bundleMethods are Bundle.entry.request.method's codes.
 var bundleMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 func (g *Guard) judgeEntry(r *http.Request, top *judged, e *bundleEntry) *refusal {
-	if e.Resource != nil && e.Resource.ResourceType == "Bundle" {
+	if e.resourceType == "Bundle" {
 		return forbidden(reasonNestedBundle, "a Bundle inside a batch or transaction is refused")
 	}
-	if e.Request == nil || e.Request.URL == "" {
+	if !e.hasRequest || e.url == "" {
 		return badRequest(reasonEntryURLRequired, "request.method and request.url are required")
 	}
-	method := e.Request.Method
+	method := e.method
 	found := false
 	for _, m := range bundleMethods {
 		found = found || m == method
@@ -224,7 +157,7 @@ func (g *Guard) judgeEntry(r *http.Request, top *judged, e *bundleEntry) *refusa
 	// request.url is relative to the base: "Patient/1", "Patient?x=y".
 	// A leading '/' (server root or base?) and absolute URLs are refused
 	// by the canonicaliser as an empty segment and ':'.
-	rawPath, rawQuery, _ := strings.Cut(e.Request.URL, "?")
+	rawPath, rawQuery, _ := strings.Cut(e.url, "?")
 	rest, err := fhirreq.Canonicalize("/" + rawPath)
 	if err != nil {
 		return pathRefusal(err)
@@ -235,7 +168,7 @@ func (g *Guard) judgeEntry(r *http.Request, top *judged, e *bundleEntry) *refusa
 		return forbidden(reasonNestedBundle, "a batch or transaction inside a batch or transaction is refused")
 	}
 	q := judged{method: method, query: rawQuery, in: &in}
-	return g.judgeInteraction(r, &q, e.Request.IfNoneExist != "")
+	return g.judgeInteraction(r, &q, e.ifNoneExist)
 }
 
 // mimeType parses a Content-Type value, lower-casing the media type.
