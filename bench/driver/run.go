@@ -225,7 +225,7 @@ func (d *driver) pickConfigs() ([]string, error) {
 	if len(d.o.Configs) == 0 {
 		return all, nil
 	}
-	all = append(all, ConfigCaddyTuned, ConfigCrgateDefault)
+	all = append(all, ConfigCaddyTuned, ConfigCrgateDefault, ConfigCrgateNoAudit)
 	var picked []string
 	for _, c := range d.o.Configs {
 		if !slices.Contains(all, c) {
@@ -323,8 +323,8 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 		if crgateConfig(config) {
 			p.crgate, p.fhirGuard = true, d.hasFHIRGuard()
 			p.fhirOutcome = d.modules["http.handlers.fhir_outcome"]
-			p.handshakeAudit = d.modules["caddy.listeners.handshake_audit"]
-			if d.hasAudit() {
+			p.handshakeAudit = d.modules["caddy.listeners.handshake_audit"] && config != ConfigCrgateNoAudit
+			if d.hasAudit() && config != ConfigCrgateNoAudit {
 				p.audit = "async"
 				if config == ConfigCrgateSync {
 					p.audit = "sync"
@@ -355,7 +355,7 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 
 // crgateConfig reports whether a configuration runs crgate's modules.
 func crgateConfig(config string) bool {
-	return config == ConfigCrgate || config == ConfigCrgateSync || config == ConfigCrgateDefault
+	return config == ConfigCrgate || config == ConfigCrgateSync || config == ConfigCrgateDefault || config == ConfigCrgateNoAudit
 }
 
 // writeConfig writes a proxy's configuration, and a copy beside the raw

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -64,11 +65,20 @@ type segment struct {
 }
 
 // batch is one group commit: everything appended while the previous write
-// and fsync ran shares this batch's write and fsync.
+// and fsync ran (or, when nobody waits, during the flush interval) shares
+// this batch's write and fsync.
 type batch struct {
 	done chan struct{}
 	err  error
+	// urgent is set when someone waits for the batch (a sync start, an
+	// application event, flush): it is committed at once instead of
+	// lingering for the flush interval.
+	urgent bool
 }
+
+// lingerBytes is how much unwaited-for data the writer buffers before it
+// commits without waiting for the flush interval.
+const lingerBytes = 1 << 20
 
 type spool struct {
 	dir       string
@@ -76,6 +86,11 @@ type spool struct {
 	maxBytes  int64 // limit for new requests' records
 	hardBytes int64 // limit for completions, handshakes, app events
 	segBytes  int64 // a segment is closed and a new one opened past this
+	// flushEvery is how long frames nobody waits for (async requests'
+	// events, sync completions, handshake alerts) may stay in memory
+	// before they are written and fsynced: the window an async record can
+	// be lost in a crash. Zero commits every append at once.
+	flushEvery time.Duration
 
 	mu          sync.Mutex
 	buf, spare  []byte   // appended frames not yet written
@@ -83,6 +98,7 @@ type spool struct {
 	spareIDs    []uint64
 	bufLastSeq  uint64
 	bufMaxStart uint64
+	bufSince    time.Time // when the oldest frame in buf was appended
 	cur         *batch
 	inflight    *batch // the batch being written, nil if none
 	nextSeq     uint64
@@ -108,18 +124,22 @@ type spoolConfig struct {
 	dir          string
 	maxBytes     int64
 	segmentBytes int64
-	logger       *zap.Logger
+	// flushInterval bounds how long an append nobody waits for stays in
+	// memory; zero commits every append at once.
+	flushInterval time.Duration
+	logger        *zap.Logger
 }
 
 // append adds a frame for rec. kind is frameStart or frameEvent; startID
 // is the start an event completes (0 if none). hard lets the frame use the
 // reserve above maxBytes (completions, handshakes, app events). If wait,
-// append returns once the frame is written and fsynced (group commit).
+// append returns once the frame is written and fsynced (group commit);
+// otherwise the frame is committed within the flush interval.
 // It returns the event seq (events) or the start id (starts).
 func (s *spool) append(kind byte, startID uint64, rec *auditrec.Record, hard, wait bool) (uint64, error) {
 	sc := scratchPool.Get().(*[]byte)
 	body := appendRecord((*sc)[:0], rec)
-	id, b, err := s.appendEncoded(kind, startID, body, hard)
+	id, b, err := s.appendEncoded(kind, startID, body, hard, wait)
 	*sc = body
 	scratchPool.Put(sc)
 	if err != nil || !wait {
@@ -135,7 +155,7 @@ var testHookBeforeWrite func()
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard bool) (uint64, *batch, error) {
+func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard, urgent bool) (uint64, *batch, error) {
 	var hdr [1 + 2*binary.MaxVarintLen64]byte
 	s.mu.Lock()
 	if s.err != nil {
@@ -182,18 +202,39 @@ func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard bool) 
 		}
 	}
 	crc := crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, rec)
+	// The writer needs waking when the batch becomes urgent, when its
+	// linger starts (the first frame) or when it grew past lingerBytes;
+	// otherwise it is already timing the flush interval.
+	first := len(s.buf) == 0
+	if first {
+		s.bufSince = now()
+	}
+	wake := first || (urgent && !s.cur.urgent) || s.flushEvery <= 0
+	if urgent {
+		s.cur.urgent = true
+	}
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(bodyLen))
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, crc)
 	s.buf = append(s.buf, h...)
 	s.buf = append(s.buf, rec...)
 	s.total += size
+	if len(s.buf) >= lingerBytes && len(s.buf)-int(size) < lingerBytes {
+		wake = true
+	}
 	b := s.cur
 	s.mu.Unlock()
+	if wake {
+		s.wake()
+	}
+	return id, b, nil
+}
+
+// wake makes the writer look at the buffer.
+func (s *spool) wake() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return id, b, nil
 }
 
 // flush waits until everything appended so far is written and fsynced.
@@ -202,25 +243,32 @@ func (s *spool) flush() error {
 	b := s.cur
 	if len(s.buf) == 0 {
 		b = s.inflight
+	} else {
+		b.urgent = true
 	}
 	s.mu.Unlock()
 	if b == nil {
 		return nil
 	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.wake()
 	<-b.done
 	return b.err
 }
 
 // writer is the group-commit loop: it writes and fsyncs whatever was
 // appended while the previous write ran, so concurrent requests share one
-// fsync.
+// fsync. A batch nobody waits for lingers up to the flush interval (or
+// lingerBytes), so async records cost one fsync per interval, not one per
+// request.
 func (s *spool) writer() {
 	defer close(s.stopped)
-	for range s.kick {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-s.kick:
+		case <-timer.C:
+		}
 		s.mu.Lock()
 		if len(s.buf) == 0 {
 			stop := s.stopping
@@ -229,6 +277,13 @@ func (s *spool) writer() {
 				return
 			}
 			continue
+		}
+		if !s.cur.urgent && !s.stopping && s.flushEvery > 0 && len(s.buf) < lingerBytes {
+			if wait := s.flushEvery - now().Sub(s.bufSince); wait > 0 {
+				s.mu.Unlock()
+				timer.Reset(wait)
+				continue
+			}
 		}
 		buf, closed, b := s.buf, s.closedIDs, s.cur
 		lastSeq, maxStart := s.bufLastSeq, s.bufMaxStart
@@ -281,10 +336,7 @@ func (s *spool) writer() {
 			return
 		}
 		if more {
-			select {
-			case s.kick <- struct{}{}:
-			default:
-			}
+			s.wake()
 		}
 	}
 }
@@ -373,10 +425,7 @@ func (s *spool) close() error {
 	}
 	s.stopping = true
 	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default: // a kick is pending already
-	}
+	s.wake()
 	<-s.stopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -401,10 +450,11 @@ func (s *spool) close() error {
 func (s *spool) Destruct() error { return s.close() }
 
 // setLimits applies a reloaded config's limits to a shared spool.
-func (s *spool) setLimits(maxBytes, segBytes int64) {
+func (s *spool) setLimits(maxBytes, segBytes int64, flushEvery time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maxBytes, s.hardBytes, s.segBytes = maxBytes, maxBytes+reserveBytes(maxBytes), segBytes
+	s.flushEvery = flushEvery
 }
 
 // hasRoom reports whether a new request's record would still fit.
