@@ -36,6 +36,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&noPin, "no-pin", false, "do not pin processes to CPUs")
 	fs.IntVar(&o.CrgateGOMAXPROCS, "crgate-gomaxprocs", 4, "GOMAXPROCS for the crgate configurations (0: Go's default); see docs/performance.md")
 	fs.BoolVar(&o.Profile, "profile", true, "after the trials, take a CPU profile of crgate under "+Headline+" (not counted)")
+	fs.StringVar(&o.ProfileWorkload, "profile-workload", "", "the workload the profile run measures (default "+Headline+")")
+	fs.StringVar(&o.ProfileConfig, "profile-config", "", "the configuration the profile run measures (default crgate)")
 	fs.StringVar(&o.OutDir, "out", "bench/out", "raw data `directory`")
 	fs.StringVar(&results, "results", "bench/results.md", "write the Markdown report to this `file` (empty: do not)")
 	if err := fs.Parse(args); err != nil {
