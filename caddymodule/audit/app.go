@@ -76,12 +76,14 @@ type App struct {
 	// Durability is "sync" (default) or "async". With sync, a request's
 	// record is written and fsynced before the request is forwarded, so no
 	// request reaches the registry unrecorded; its completion (status,
-	// outcome) is appended after the response and made durable within
-	// FlushInterval (a crash before that delivers the record as
-	// incomplete). With async, the record is appended after the response
-	// and made durable within FlushInterval, so a crash of the machine or
-	// the process can lose the records of the last FlushInterval (plus the
-	// fsync's own time); it saves the fsync wait on the request path.
+	// outcome) is appended after the response, written to the OS at once
+	// and fsynced within FlushInterval (a machine crash before that
+	// delivers the record as incomplete). With async, the record is
+	// appended after the response, written to the OS at once and fsynced
+	// within FlushInterval, so a crash of the machine can lose the records
+	// of the last FlushInterval (plus the fsync's own time), a killed
+	// process only what the writer had not handed over yet; it saves the
+	// fsync wait on the request path.
 	Durability string `json:"durability,omitempty"`
 
 	// FlushInterval is the longest a record nobody waits for (async

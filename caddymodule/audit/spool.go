@@ -99,20 +99,24 @@ type spool struct {
 	bufLastSeq  uint64
 	bufMaxStart uint64
 	bufSince    time.Time // when the oldest frame in buf was appended
-	cur         *batch
-	inflight    *batch // the batch being written, nil if none
-	nextSeq     uint64
-	nextStart   uint64
-	open        map[uint64]struct{} // start ids written, not yet completed
-	segs        []*segment          // oldest first; the last is being written
-	active      *os.File
-	total       int64  // bytes on disk plus in buf
-	written     uint64 // highest event seq written to the OS
-	notify      chan struct{}
-	err         error // sticky write error: the spool accepts nothing more
-	stopping    bool
-	commits     int // group commits (write + fsync) done, for tests and stats
-	cursors     map[string]*cursor
+	// bufWritten is how much of buf the writer has already written to the
+	// OS, unsynced, while the batch lingers: a killed process loses none
+	// of it, only a crash of the machine can.
+	bufWritten int
+	cur        *batch
+	inflight   *batch // the batch being written, nil if none
+	nextSeq    uint64
+	nextStart  uint64
+	open       map[uint64]struct{} // start ids written, not yet completed
+	segs       []*segment          // oldest first; the last is being written
+	active     *os.File
+	total      int64  // bytes on disk plus in buf
+	written    uint64 // highest event seq written to the OS
+	notify     chan struct{}
+	err        error // sticky write error: the spool accepts nothing more
+	stopping   bool
+	commits    int // group commits (write + fsync) done, for tests and stats
+	cursors    map[string]*cursor
 
 	kick    chan struct{}
 	stopped chan struct{}
@@ -209,7 +213,11 @@ func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard, urgen
 	if first {
 		s.bufSince = now()
 	}
-	wake := first || (urgent && !s.cur.urgent) || s.flushEvery <= 0
+	// Wake the writer when it has written everything so far (it writes
+	// what lingers to the OS at once, and starts timing the interval on
+	// the first frame), when the batch becomes urgent, or always when
+	// nothing lingers.
+	wake := len(s.buf) == s.bufWritten || (urgent && !s.cur.urgent) || s.flushEvery <= 0
 	if urgent {
 		s.cur.urgent = true
 	}
@@ -280,12 +288,28 @@ func (s *spool) writer() {
 		}
 		if !s.cur.urgent && !s.stopping && s.flushEvery > 0 && len(s.buf) < lingerBytes {
 			if wait := s.flushEvery - now().Sub(s.bufSince); wait > 0 {
+				// Not due: hand what is new to the OS now, fsync later.
+				// Appends only add after len(s.buf), and only this
+				// goroutine swaps s.buf, so the bytes stay valid unlocked.
+				tail, f := s.buf[s.bufWritten:], s.active
 				s.mu.Unlock()
+				if len(tail) > 0 {
+					n, err := f.Write(tail)
+					s.mu.Lock()
+					s.bufWritten += n
+					if err != nil && s.err == nil {
+						s.err = fmt.Errorf("writing audit spool segment: %w", err)
+						s.logger.Error("audit spool write failed; refusing new records", zap.Error(err))
+					}
+					s.mu.Unlock()
+				}
 				timer.Reset(wait)
 				continue
 			}
 		}
 		buf, closed, b := s.buf, s.closedIDs, s.cur
+		skip := s.bufWritten
+		s.bufWritten = 0
 		lastSeq, maxStart := s.bufLastSeq, s.bufMaxStart
 		s.buf, s.closedIDs, s.cur = s.spare[:0], s.spareIDs[:0], &batch{done: make(chan struct{})}
 		s.bufLastSeq, s.bufMaxStart = 0, 0
@@ -296,7 +320,7 @@ func (s *spool) writer() {
 		if testHookBeforeWrite != nil {
 			testHookBeforeWrite()
 		}
-		_, err := f.Write(buf)
+		_, err := f.Write(buf[skip:])
 		if err == nil {
 			err = f.Sync()
 		}

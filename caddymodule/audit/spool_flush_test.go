@@ -1,12 +1,15 @@
 package audit
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/crgate/crgate/internal/auditrec"
 )
 
 func lingeringSpool(t *testing.T, every time.Duration) *spool {
@@ -136,5 +139,77 @@ func TestSpoolCloseCommitsLingering(t *testing.T) {
 	s2 := testSpool(t, dir, 64<<20)
 	if got := len(readAll(t, s2, 0)); got != 10 {
 		t.Fatalf("after close and reopen: %d events; want 10", got)
+	}
+}
+
+// What lingers is handed to the OS at once and only its fsync waits: a
+// killed process (the spool's files as they are, the writer gone) loses
+// none of it. The copy of the directory stands for what a restart after
+// kill -9 finds.
+func TestSpoolLingeringRecordsSurviveProcessKill(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	s, err := openSpool(spoolConfig{dir: dir, maxBytes: 64 << 20, segmentBytes: 16 << 20, flushInterval: time.Hour, logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.close() })
+	base := commits(s)
+	// A sync request's start (durable at once), its completion and three
+	// async records (lingering).
+	id, err := s.append(frameStart, 0, testRecord(0), false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.append(frameEvent, id, testRecord(0), true, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := s.append(frameEvent, 0, testRecord(i), false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	seg := s.segs[len(s.segs)-1].path
+	want := s.segs[len(s.segs)-1].size + int64(len(s.buf))
+	s.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := os.Stat(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lingering frames not written to the OS after 5s (file %d bytes, want %d)", st.Size(), want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got := commits(s) - base; got != 1 {
+		t.Fatalf("%d commits; want only the start's (the rest lingers unsynced)", got)
+	}
+
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	for _, sub := range []string{"segments", "cursors"} {
+		if err := os.MkdirAll(filepath.Join(crashed, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(crashed, "segments", filepath.Base(seg)), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, testSpool(t, crashed, 64<<20), 0)
+	if len(recs) != 4 {
+		t.Fatalf("after the kill: %d events; want 4 (the completed request and three async records)", len(recs))
+	}
+	for _, r := range recs {
+		if r.Status == auditrec.StatusIncomplete {
+			t.Errorf("%s recovered as incomplete: its completion was written before the kill", r.ID)
+		}
 	}
 }
