@@ -7,6 +7,7 @@ package driver
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -59,6 +60,9 @@ type Options struct {
 	// workload through crgate with a CPU profile taken through Caddy's admin
 	// API (OutDir/crgate.cpu.pprof).
 	Profile bool
+	// ProfileWorkload and ProfileConfig choose what the profile run
+	// measures (defaults: the headline workload through crgate).
+	ProfileWorkload, ProfileConfig string
 
 	// OutDir receives the raw data (runs.jsonl, logs, configs, profile).
 	OutDir string
@@ -83,7 +87,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("trial %d: %w", trial, err)
 		}
 	}
-	if o.Profile && slices.Contains(d.configs, ConfigCrgate) {
+	if o.Profile && slices.Contains(d.configs, cmp.Or(o.ProfileConfig, ConfigCrgate)) {
 		if err := d.profile(ctx); err != nil {
 			return nil, fmt.Errorf("profile: %w", err)
 		}
@@ -225,7 +229,7 @@ func (d *driver) pickConfigs() ([]string, error) {
 	if len(d.o.Configs) == 0 {
 		return all, nil
 	}
-	all = append(all, ConfigCaddyTuned, ConfigCrgateDefault)
+	all = append(all, ConfigCaddyTuned, ConfigCrgateDefault, ConfigCrgateNoAudit)
 	var picked []string
 	for _, c := range d.o.Configs {
 		if !slices.Contains(all, c) {
@@ -323,8 +327,8 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 		if crgateConfig(config) {
 			p.crgate, p.fhirGuard = true, d.hasFHIRGuard()
 			p.fhirOutcome = d.modules["http.handlers.fhir_outcome"]
-			p.handshakeAudit = d.modules["caddy.listeners.handshake_audit"]
-			if d.hasAudit() {
+			p.handshakeAudit = d.modules["caddy.listeners.handshake_audit"] && config != ConfigCrgateNoAudit
+			if d.hasAudit() && config != ConfigCrgateNoAudit {
 				p.audit = "async"
 				if config == ConfigCrgateSync {
 					p.audit = "sync"
@@ -355,7 +359,7 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 
 // crgateConfig reports whether a configuration runs crgate's modules.
 func crgateConfig(config string) bool {
-	return config == ConfigCrgate || config == ConfigCrgateSync || config == ConfigCrgateDefault
+	return config == ConfigCrgate || config == ConfigCrgateSync || config == ConfigCrgateDefault || config == ConfigCrgateNoAudit
 }
 
 // writeConfig writes a proxy's configuration, and a copy beside the raw
@@ -618,17 +622,18 @@ func clientTLS(p pkiPaths) (*tls.Config, error) {
 // not counted in the report, while Caddy's admin API takes a CPU profile
 // of it: the evidence for where crgate's time goes.
 func (d *driver) profile(ctx context.Context) error {
-	w, err := workloadByName(Headline)
+	wname, config := cmp.Or(d.o.ProfileWorkload, Headline), cmp.Or(d.o.ProfileConfig, ConfigCrgate)
+	w, err := workloadByName(wname)
 	if err != nil {
 		return err
 	}
-	s, err := d.startServer(ctx, ConfigCrgate, 0)
+	s, err := d.startServer(ctx, config, 0)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		s.proc.stop()
-		os.RemoveAll(filepath.Join(d.tmp, ConfigCrgate+"-0"))
+		os.RemoveAll(filepath.Join(d.tmp, config+"-0"))
 	}()
 	seconds := max(1, int(d.o.Duration/time.Second))
 	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", s.admin, seconds)

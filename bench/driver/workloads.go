@@ -56,6 +56,10 @@ const (
 	// Caddy's default transport.
 	ConfigCaddyTuned    = "caddy-tuned"
 	ConfigCrgateDefault = "crgate-default-transport"
+	// ConfigCrgateNoAudit is crgate's route without the audit handler and
+	// app (the handshake_audit listener too): what the audit pipeline
+	// costs is crgate ÷ crgate-noaudit in one run.
+	ConfigCrgateNoAudit = "crgate-noaudit"
 )
 
 // applies reports whether a workload can run against a configuration: the

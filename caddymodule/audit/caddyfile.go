@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -33,6 +34,8 @@ func init() {
 //		batch_size     <n>
 //		retry          <min> <max>
 //		drain_timeout  <duration>
+//		flush_interval <duration>          # default 50ms, at most 1s
+//		batch_linger   <duration>          # default 5ms, at most 1s
 //		sink <module> [<args>...] {        # audit.sinks.<module>; repeatable
 //			<the sink's own options>
 //		}
@@ -144,6 +147,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("drain_timeout: want a positive duration, got %q", s)
 			}
 			a.DrainTimeout = caddy.Duration(dur)
+		case "flush_interval", "batch_linger":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 || dur > time.Second {
+				return d.Errf("%s: want a positive duration up to 1s, got %q", opt, s)
+			}
+			if opt == "flush_interval" {
+				a.FlushInterval = caddy.Duration(dur)
+			} else {
+				a.BatchLinger = caddy.Duration(dur)
+			}
 		case "sink":
 			if !d.NextArg() {
 				return d.ArgErr()

@@ -24,6 +24,9 @@ func (a *App) deliver(ctx context.Context, s *sinkRun) {
 	latency := deliveryLatency.WithLabelValues(s.name)
 	backoff := time.Duration(a.RetryMin)
 	var held []spooled // read but not yet delivered
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	for ctx.Err() == nil {
 		wake := a.spool.waitChan()
 		s.cursor.mu.Lock()
@@ -85,6 +88,16 @@ func (a *App) deliver(ctx context.Context, s *sinkRun) {
 		pending.Set(float64(written - min(written, cur)))
 		if err == nil && n == len(events) {
 			backoff = time.Duration(a.RetryMin)
+			if len(events) < a.BatchSize && a.BatchLinger > 0 {
+				// A partial batch: let more events gather, so a trickle
+				// costs the sink one write and fsync per linger, not per
+				// event.
+				linger.Reset(time.Duration(a.BatchLinger))
+				select {
+				case <-ctx.Done():
+				case <-linger.C:
+				}
+			}
 			continue
 		}
 		failures.Inc()

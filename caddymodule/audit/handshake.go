@@ -9,6 +9,7 @@ import (
 
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -141,17 +142,25 @@ func (l *handshakeListener) acceptLoop() {
 }
 
 func (l *handshakeListener) handshake(tc *tls.Conn) {
-	timeout := time.Duration(l.ha.HandshakeTimeout)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
+	// A deadline on the conn, not HandshakeContext with a timeout context:
+	// crypto/tls watches a cancellable context from a goroutine of its
+	// own, one more goroutine, timer and context per connection on the
+	// handshake-per-request path.
+	err := tc.SetDeadline(time.Now().Add(time.Duration(l.ha.HandshakeTimeout)))
+	if err == nil {
+		err = tc.Handshake()
+	}
+	if err == nil {
+		// The server sets its own read and write deadlines from here.
+		err = tc.SetDeadline(time.Time{})
+	}
 	if err != nil {
 		select {
 		case <-l.closed:
 			// Cut short by the listener closing (a reload or stop), not
 			// refused: nothing to record.
 		default:
-			l.ha.record(tc, err, errors.Is(ctx.Err(), context.DeadlineExceeded))
+			l.ha.record(tc, err, errors.Is(err, os.ErrDeadlineExceeded))
 		}
 		l.forget(tc)
 		_ = tc.Close()
@@ -263,7 +272,7 @@ func classifyHandshakeError(err error, timedOut bool) (reason, detail string) {
 	)
 	msg := detail
 	switch {
-	case timedOut || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT):
+	case timedOut || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT):
 		return "handshake_timeout", detail
 	case errors.As(err, &unknownCA):
 		return "unknown_ca", detail

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -64,11 +65,20 @@ type segment struct {
 }
 
 // batch is one group commit: everything appended while the previous write
-// and fsync ran shares this batch's write and fsync.
+// and fsync ran (or, when nobody waits, during the flush interval) shares
+// this batch's write and fsync.
 type batch struct {
 	done chan struct{}
 	err  error
+	// urgent is set when someone waits for the batch (a sync start, an
+	// application event, flush): it is committed at once instead of
+	// lingering for the flush interval.
+	urgent bool
 }
+
+// lingerBytes is how much unwaited-for data the writer buffers before it
+// commits without waiting for the flush interval.
+const lingerBytes = 1 << 20
 
 type spool struct {
 	dir       string
@@ -76,6 +86,11 @@ type spool struct {
 	maxBytes  int64 // limit for new requests' records
 	hardBytes int64 // limit for completions, handshakes, app events
 	segBytes  int64 // a segment is closed and a new one opened past this
+	// flushEvery is how long frames nobody waits for (async requests'
+	// events, sync completions, handshake alerts) may stay in memory
+	// before they are written and fsynced: the window an async record can
+	// be lost in a crash. Zero commits every append at once.
+	flushEvery time.Duration
 
 	mu          sync.Mutex
 	buf, spare  []byte   // appended frames not yet written
@@ -83,20 +98,25 @@ type spool struct {
 	spareIDs    []uint64
 	bufLastSeq  uint64
 	bufMaxStart uint64
-	cur         *batch
-	inflight    *batch // the batch being written, nil if none
-	nextSeq     uint64
-	nextStart   uint64
-	open        map[uint64]struct{} // start ids written, not yet completed
-	segs        []*segment          // oldest first; the last is being written
-	active      *os.File
-	total       int64  // bytes on disk plus in buf
-	written     uint64 // highest event seq written to the OS
-	notify      chan struct{}
-	err         error // sticky write error: the spool accepts nothing more
-	stopping    bool
-	commits     int // group commits (write + fsync) done, for tests and stats
-	cursors     map[string]*cursor
+	bufSince    time.Time // when the oldest frame in buf was appended
+	// bufWritten is how much of buf the writer has already written to the
+	// OS, unsynced, while the batch lingers: a killed process loses none
+	// of it, only a crash of the machine can.
+	bufWritten int
+	cur        *batch
+	inflight   *batch // the batch being written, nil if none
+	nextSeq    uint64
+	nextStart  uint64
+	open       map[uint64]struct{} // start ids written, not yet completed
+	segs       []*segment          // oldest first; the last is being written
+	active     *os.File
+	total      int64  // bytes on disk plus in buf
+	written    uint64 // highest event seq written to the OS
+	notify     chan struct{}
+	err        error // sticky write error: the spool accepts nothing more
+	stopping   bool
+	commits    int // group commits (write + fsync) done, for tests and stats
+	cursors    map[string]*cursor
 
 	kick    chan struct{}
 	stopped chan struct{}
@@ -108,18 +128,22 @@ type spoolConfig struct {
 	dir          string
 	maxBytes     int64
 	segmentBytes int64
-	logger       *zap.Logger
+	// flushInterval bounds how long an append nobody waits for stays in
+	// memory; zero commits every append at once.
+	flushInterval time.Duration
+	logger        *zap.Logger
 }
 
 // append adds a frame for rec. kind is frameStart or frameEvent; startID
 // is the start an event completes (0 if none). hard lets the frame use the
 // reserve above maxBytes (completions, handshakes, app events). If wait,
-// append returns once the frame is written and fsynced (group commit).
+// append returns once the frame is written and fsynced (group commit);
+// otherwise the frame is committed within the flush interval.
 // It returns the event seq (events) or the start id (starts).
 func (s *spool) append(kind byte, startID uint64, rec *auditrec.Record, hard, wait bool) (uint64, error) {
 	sc := scratchPool.Get().(*[]byte)
 	body := appendRecord((*sc)[:0], rec)
-	id, b, err := s.appendEncoded(kind, startID, body, hard)
+	id, b, err := s.appendEncoded(kind, startID, body, hard, wait)
 	*sc = body
 	scratchPool.Put(sc)
 	if err != nil || !wait {
@@ -135,7 +159,7 @@ var testHookBeforeWrite func()
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard bool) (uint64, *batch, error) {
+func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard, urgent bool) (uint64, *batch, error) {
 	var hdr [1 + 2*binary.MaxVarintLen64]byte
 	s.mu.Lock()
 	if s.err != nil {
@@ -182,18 +206,43 @@ func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard bool) 
 		}
 	}
 	crc := crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, rec)
+	// The writer needs waking when the batch becomes urgent, when its
+	// linger starts (the first frame) or when it grew past lingerBytes;
+	// otherwise it is already timing the flush interval.
+	first := len(s.buf) == 0
+	if first {
+		s.bufSince = now()
+	}
+	// Wake the writer when it has written everything so far (it writes
+	// what lingers to the OS at once, and starts timing the interval on
+	// the first frame), when the batch becomes urgent, or always when
+	// nothing lingers.
+	wake := len(s.buf) == s.bufWritten || (urgent && !s.cur.urgent) || s.flushEvery <= 0
+	if urgent {
+		s.cur.urgent = true
+	}
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(bodyLen))
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, crc)
 	s.buf = append(s.buf, h...)
 	s.buf = append(s.buf, rec...)
 	s.total += size
+	if len(s.buf) >= lingerBytes && len(s.buf)-int(size) < lingerBytes {
+		wake = true
+	}
 	b := s.cur
 	s.mu.Unlock()
+	if wake {
+		s.wake()
+	}
+	return id, b, nil
+}
+
+// wake makes the writer look at the buffer.
+func (s *spool) wake() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return id, b, nil
 }
 
 // flush waits until everything appended so far is written and fsynced.
@@ -202,25 +251,32 @@ func (s *spool) flush() error {
 	b := s.cur
 	if len(s.buf) == 0 {
 		b = s.inflight
+	} else {
+		b.urgent = true
 	}
 	s.mu.Unlock()
 	if b == nil {
 		return nil
 	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.wake()
 	<-b.done
 	return b.err
 }
 
 // writer is the group-commit loop: it writes and fsyncs whatever was
 // appended while the previous write ran, so concurrent requests share one
-// fsync.
+// fsync. A batch nobody waits for lingers up to the flush interval (or
+// lingerBytes), so async records cost one fsync per interval, not one per
+// request.
 func (s *spool) writer() {
 	defer close(s.stopped)
-	for range s.kick {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-s.kick:
+		case <-timer.C:
+		}
 		s.mu.Lock()
 		if len(s.buf) == 0 {
 			stop := s.stopping
@@ -230,7 +286,30 @@ func (s *spool) writer() {
 			}
 			continue
 		}
+		if !s.cur.urgent && !s.stopping && s.flushEvery > 0 && len(s.buf) < lingerBytes {
+			if wait := s.flushEvery - now().Sub(s.bufSince); wait > 0 {
+				// Not due: hand what is new to the OS now, fsync later.
+				// Appends only add after len(s.buf), and only this
+				// goroutine swaps s.buf, so the bytes stay valid unlocked.
+				tail, f := s.buf[s.bufWritten:], s.active
+				s.mu.Unlock()
+				if len(tail) > 0 {
+					n, err := f.Write(tail)
+					s.mu.Lock()
+					s.bufWritten += n
+					if err != nil && s.err == nil {
+						s.err = fmt.Errorf("writing audit spool segment: %w", err)
+						s.logger.Error("audit spool write failed; refusing new records", zap.Error(err))
+					}
+					s.mu.Unlock()
+				}
+				timer.Reset(wait)
+				continue
+			}
+		}
 		buf, closed, b := s.buf, s.closedIDs, s.cur
+		skip := s.bufWritten
+		s.bufWritten = 0
 		lastSeq, maxStart := s.bufLastSeq, s.bufMaxStart
 		s.buf, s.closedIDs, s.cur = s.spare[:0], s.spareIDs[:0], &batch{done: make(chan struct{})}
 		s.bufLastSeq, s.bufMaxStart = 0, 0
@@ -241,7 +320,7 @@ func (s *spool) writer() {
 		if testHookBeforeWrite != nil {
 			testHookBeforeWrite()
 		}
-		_, err := f.Write(buf)
+		_, err := f.Write(buf[skip:])
 		if err == nil {
 			err = f.Sync()
 		}
@@ -281,10 +360,7 @@ func (s *spool) writer() {
 			return
 		}
 		if more {
-			select {
-			case s.kick <- struct{}{}:
-			default:
-			}
+			s.wake()
 		}
 	}
 }
@@ -373,10 +449,7 @@ func (s *spool) close() error {
 	}
 	s.stopping = true
 	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default: // a kick is pending already
-	}
+	s.wake()
 	<-s.stopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -401,10 +474,11 @@ func (s *spool) close() error {
 func (s *spool) Destruct() error { return s.close() }
 
 // setLimits applies a reloaded config's limits to a shared spool.
-func (s *spool) setLimits(maxBytes, segBytes int64) {
+func (s *spool) setLimits(maxBytes, segBytes int64, flushEvery time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maxBytes, s.hardBytes, s.segBytes = maxBytes, maxBytes+reserveBytes(maxBytes), segBytes
+	s.flushEvery = flushEvery
 }
 
 // hasRoom reports whether a new request's record would still fit.

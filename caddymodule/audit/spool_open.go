@@ -34,20 +34,21 @@ func openSpool(cfg spoolConfig) (*spool, error) {
 		return nil, err
 	}
 	s := &spool{
-		dir:       cfg.dir,
-		logger:    cfg.logger,
-		maxBytes:  cfg.maxBytes,
-		hardBytes: cfg.maxBytes + reserveBytes(cfg.maxBytes),
-		segBytes:  cfg.segmentBytes,
-		cur:       &batch{done: make(chan struct{})},
-		nextSeq:   1,
-		nextStart: 1,
-		open:      map[uint64]struct{}{},
-		notify:    make(chan struct{}),
-		cursors:   map[string]*cursor{},
-		kick:      make(chan struct{}, 1),
-		stopped:   make(chan struct{}),
-		lock:      lock,
+		dir:        cfg.dir,
+		logger:     cfg.logger,
+		maxBytes:   cfg.maxBytes,
+		hardBytes:  cfg.maxBytes + reserveBytes(cfg.maxBytes),
+		segBytes:   cfg.segmentBytes,
+		flushEvery: cfg.flushInterval,
+		cur:        &batch{done: make(chan struct{})},
+		nextSeq:    1,
+		nextStart:  1,
+		open:       map[uint64]struct{}{},
+		notify:     make(chan struct{}),
+		cursors:    map[string]*cursor{},
+		kick:       make(chan struct{}, 1),
+		stopped:    make(chan struct{}),
+		lock:       lock,
 	}
 	incomplete, err := s.recover()
 	if err != nil {

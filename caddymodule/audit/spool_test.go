@@ -235,7 +235,7 @@ func TestSpoolReopenAfterCrash(t *testing.T) {
 func appendFrameForTest(rec *auditrec.Record) []byte {
 	s := &spool{maxBytes: 1 << 30, hardBytes: 1 << 30, nextSeq: 1, nextStart: 1, open: map[uint64]struct{}{},
 		cur: &batch{done: make(chan struct{})}, kick: make(chan struct{}, 1)}
-	_, _, _ = s.appendEncoded(frameEvent, 0, appendRecord(nil, rec), false)
+	_, _, _ = s.appendEncoded(frameEvent, 0, appendRecord(nil, rec), false, false)
 	return s.buf
 }
 
