@@ -15,6 +15,7 @@ import (
 )
 
 func main() {
+	raiseProcs()
 	caddy.CustomBinaryName = "crgate"
 	caddy.CustomLongDescription = `crgate is a hardening gateway for a health client registry (OpenCR, its
 HAPI FHIR server and Elasticsearch), built on Caddy v2. It authenticates
