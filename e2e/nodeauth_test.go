@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -419,5 +420,30 @@ localhost:{$CRGATE_REGISTRY_PORT} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not say %q: %s", want, msg)
 		}
+	}
+}
+
+// TestRefusedHandshakeAlertReachesCurl: an OpenSSL client (curl) without a
+// certificate is told why it was refused. Under TLS 1.3 it sends its
+// request before it reads the server's alert; if the gateway closed the
+// connection outright, curl would usually see a reset ("Send failure",
+// "getpeername() failed") instead of "certificate required".
+func TestRefusedHandshakeAlertReachesCurl(t *testing.T) {
+	t.Parallel()
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("curl is not installed (make test-deps installs it)")
+	}
+	g := startGateway(t, gatewayOptions{})
+	ca := filepath.Join(g.certs, "ca.crt")
+	for i := range 10 {
+		out, err := exec.Command(curl, "-sS", "--max-time", "10", "--tlsv1.3", "--cacert", ca,
+			"--resolve", fmt.Sprintf("localhost:%d:127.0.0.1", g.port), g.url("/fhir/Patient")).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "alert certificate required") {
+			t.Fatalf("attempt %d: curl without a certificate: %v\n%s\nwant the TLS alert 'certificate required'", i, err, out)
+		}
+	}
+	if recs := g.sim.records(t); len(recs) != 0 {
+		t.Fatalf("simulator saw %d requests", len(recs))
 	}
 }

@@ -162,11 +162,42 @@ func (l *handshakeListener) handshake(tc *tls.Conn) {
 		default:
 			l.ha.record(tc, err, errors.Is(err, os.ErrDeadlineExceeded))
 		}
+		lingerClose(tc)
 		l.forget(tc)
-		_ = tc.Close()
 		return
 	}
 	l.handOver(tc)
+}
+
+// Bounds of lingerClose: a refused client gets this long, and may send
+// this much, before its connection is closed outright.
+const (
+	refusedDrainTimeout = 500 * time.Millisecond
+	refusedDrainBytes   = 64 << 10
+)
+
+// lingerClose closes a connection whose handshake was refused so that the
+// refusal reaches the client. Under TLS 1.3 a client finishes its side of
+// the handshake and sends its request before it reads the server's alert;
+// closing a socket with that request still unread makes the kernel send a
+// reset, which can destroy the alert in flight, and the client (curl, an
+// OpenSSL-based point-of-service system) reports "connection reset"
+// instead of "certificate required". So: send FIN after the alert, read
+// what the client sent (bounded in time and bytes), then close.
+func lingerClose(tc *tls.Conn) {
+	raw := tc.NetConn()
+	if cw, ok := raw.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil &&
+		raw.SetReadDeadline(time.Now().Add(refusedDrainTimeout)) == nil {
+		var buf [4096]byte
+		for n := 0; n < refusedDrainBytes; {
+			m, err := raw.Read(buf[:])
+			n += m
+			if err != nil {
+				break
+			}
+		}
+	}
+	_ = tc.Close()
 }
 
 // handOver gives a conn to Accept, or closes it when the listener closes.
