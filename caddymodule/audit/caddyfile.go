@@ -1,9 +1,6 @@
 package audit
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -11,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/crgate/crgate/internal/cfargs"
 )
 
 func init() {
@@ -68,39 +67,33 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		switch opt {
 		case "spool":
-			if err := oneArg(d, &a.SpoolDir); err != nil {
+			if err := cfargs.String(d, &a.SpoolDir); err != nil {
 				return err
 			}
 		case "durability":
-			if err := oneArg(d, &a.Durability); err != nil {
+			if err := cfargs.String(d, &a.Durability); err != nil {
 				return err
 			}
 			if a.Durability != DurabilitySync && a.Durability != DurabilityAsync {
 				return d.Errf("durability: want sync or async, got %q", a.Durability)
 			}
 		case "when_full":
-			if err := oneArg(d, &a.WhenFull); err != nil {
+			if err := cfargs.String(d, &a.WhenFull); err != nil {
 				return err
 			}
 			if a.WhenFull != FailClosed && a.WhenFull != FailOpen {
 				return d.Errf("when_full: want fail_closed or fail_open, got %q", a.WhenFull)
 			}
-		case "spool_max_size", "segment_size":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+		case "spool_max_size":
+			if err := cfargs.Size(d, &a.SpoolMaxSize, 1<<62); err != nil {
 				return err
 			}
-			n, err := parseSize(s)
-			if err != nil {
-				return d.Errf("%s: %v", opt, err)
-			}
-			if opt == "spool_max_size" {
-				a.SpoolMaxSize = n
-			} else {
-				a.SegmentSize = n
+		case "segment_size":
+			if err := cfargs.Size(d, &a.SegmentSize, 1<<62); err != nil {
+				return err
 			}
 		case "site":
-			if err := oneArg(d, &a.Site); err != nil {
+			if err := cfargs.String(d, &a.Site); err != nil {
 				return err
 			}
 		case "observer":
@@ -117,15 +110,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.ObserverName = args[1]
 			}
 		case "batch_size":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			if err := cfargs.Int(d, &a.BatchSize); err != nil {
 				return err
 			}
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 {
-				return d.Errf("batch_size: want a positive integer, got %q", s)
-			}
-			a.BatchSize = n
 		case "retry":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -138,28 +125,19 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.RetryMin, a.RetryMax = caddy.Duration(lo), caddy.Duration(hi)
 		case "drain_timeout":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			if err := cfargs.Duration(d, &a.DrainTimeout); err != nil {
 				return err
 			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur <= 0 {
-				return d.Errf("drain_timeout: want a positive duration, got %q", s)
-			}
-			a.DrainTimeout = caddy.Duration(dur)
 		case "flush_interval", "batch_linger":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			dst := &a.FlushInterval
+			if opt == "batch_linger" {
+				dst = &a.BatchLinger
+			}
+			if err := cfargs.Duration(d, dst); err != nil {
 				return err
 			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur <= 0 || dur > time.Second {
-				return d.Errf("%s: want a positive duration up to 1s, got %q", opt, s)
-			}
-			if opt == "flush_interval" {
-				a.FlushInterval = caddy.Duration(dur)
-			} else {
-				a.BatchLinger = caddy.Duration(dur)
+			if time.Duration(*dst) > time.Second {
+				return d.Errf("%s: want a positive duration up to 1s, got %q", opt, time.Duration(*dst).String())
 			}
 		case "sink":
 			if !d.NextArg() {
@@ -179,41 +157,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err("audit: at least one sink is required, e.g. `sink file /var/log/crgate/audit.jsonl`")
 	}
 	return nil
-}
-
-// oneArg reads exactly one argument into dst.
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	opt := d.Val()
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.Errf("%s: one argument expected", opt)
-	}
-	return nil
-}
-
-// parseSize reads a byte size: a number with an optional unit (B, KB, MB,
-// GB, KiB, MiB, GiB; case-insensitive).
-func parseSize(s string) (int64, error) {
-	i := len(s)
-	for i > 0 && (s[i-1] < '0' || s[i-1] > '9') {
-		i--
-	}
-	num, unit := s[:i], strings.ToLower(s[i:])
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("want a positive size such as 512MiB, got %q", s)
-	}
-	mult := map[string]int64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("unknown size unit in %q (want B, KB, MB, GB, KiB, MiB or GiB)", s)
-	}
-	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("size %q too large", s)
-	}
-	return n * mult, nil
 }
 
 // parseHandler parses the audit directive:
@@ -244,17 +187,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen[opt] = true
 		switch opt {
 		case "upstream":
-			if err := oneArg(d, &h.Upstream); err != nil {
+			if err := cfargs.String(d, &h.Upstream); err != nil {
 				return err
 			}
 		case "max_search_body":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			var n int64
+			if err := cfargs.Size(d, &n, 1<<20); err != nil {
 				return err
-			}
-			n, err := parseSize(s)
-			if err != nil || n > 1<<20 {
-				return d.Errf("max_search_body: want a size up to 1MiB, got %q", s)
 			}
 			h.MaxSearchBody = int(n)
 		case "fhir_base":

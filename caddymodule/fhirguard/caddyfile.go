@@ -3,12 +3,12 @@ package fhirguard
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/dustin/go-humanize"
 
 	// node_auth orders itself before "map"; fhir_guard does the same after
 	// it, which puts fhir_guard right after node_auth only if node_auth's
 	// init ran first. Importing it makes that so.
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
+	"github.com/crgate/crgate/internal/cfargs"
 )
 
 func init() {
@@ -73,22 +73,8 @@ func (g *Guard) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			g.Profiles = append(g.Profiles, args...)
 		case "max_body":
-			if g.MaxBodyBytes != 0 {
-				return d.Err("max_body: given twice")
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(d.Val())
-			if err != nil {
-				return d.Errf("max_body: %v", err)
-			}
-			if n == 0 || n > 1<<30 {
-				return d.Errf("max_body: %s is outside 1B..1GiB", d.Val())
-			}
-			g.MaxBodyBytes = int64(n)
-			if d.NextArg() {
-				return d.ArgErr()
+			if err := cfargs.Size(d, &g.MaxBodyBytes, 1<<30); err != nil {
+				return err
 			}
 		default:
 			return d.Errf("unrecognized subdirective %q", d.Val())

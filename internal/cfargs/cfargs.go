@@ -1,5 +1,5 @@
 // Package cfargs reads the one-value subdirectives of Caddyfile blocks
-// (`timeout 10s`, `ca /path`) the same way everywhere: exactly one
+// (`timeout 10s`, `ca /path`, `max_body 1MiB`) the same way everywhere: exactly one
 // argument, never given twice, errors that name the subdirective.
 package cfargs
 
@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
 )
 
 // String reads the current subdirective's single argument into dst.
@@ -66,6 +67,28 @@ func Duration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 		return d.Errf("%s: must be positive, got %s", name, time.Duration(v))
 	}
 	*dst = caddy.Duration(v)
+	return nil
+}
+
+// Size reads a byte size argument (512MiB, 1GB, 4096; decimal and binary
+// units, as go-humanize reads them) into dst. It must lie in 1..max.
+func Size(d *caddyfile.Dispenser, dst *int64, max int64) error {
+	name := d.Val()
+	var s string
+	if *dst != 0 {
+		return d.Errf("%s: given twice", name)
+	}
+	if err := String(d, &s); err != nil {
+		return err
+	}
+	v, err := humanize.ParseBytes(s)
+	if err != nil {
+		return d.Errf("%s: %q is not a size such as 512MiB (unknown size unit or malformed number)", name, s)
+	}
+	if v == 0 || v > uint64(max) {
+		return d.Errf("%s: %s is outside 1B..%s", name, s, humanize.IBytes(uint64(max)))
+	}
+	*dst = int64(v)
 	return nil
 }
 
