@@ -89,3 +89,31 @@ func TestCaddyConfigurationsShareTheDoor(t *testing.T) {
 		t.Error("audit is not outermost in crgate's route")
 	}
 }
+
+func TestSplitProcs(t *testing.T) {
+	tests := []struct {
+		name, base string
+		procs      int
+		ok         bool
+	}{
+		{"crgate", "crgate", 0, true},
+		{"caddy@1", "caddy", 1, true},
+		{"crgate-sync@4", "crgate-sync", 4, true},
+		{"crgate@0", "", 0, false},
+		{"crgate@", "", 0, false},
+		{"crgate@x", "", 0, false},
+		{"crgate@65", "", 0, false},
+		{"crgate@-1", "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, procs, err := splitProcs(tt.name)
+			if (err == nil) != tt.ok {
+				t.Fatalf("splitProcs(%q): err %v, want ok=%v", tt.name, err, tt.ok)
+			}
+			if base != tt.base || procs != tt.procs {
+				t.Errorf("splitProcs(%q) = %q, %d; want %q, %d", tt.name, base, procs, tt.base, tt.procs)
+			}
+		})
+	}
+}

@@ -232,8 +232,15 @@ func (d *driver) pickConfigs() ([]string, error) {
 	all = append(all, ConfigCaddyTuned, ConfigCrgateDefault, ConfigCrgateNoAudit)
 	var picked []string
 	for _, c := range d.o.Configs {
-		if !slices.Contains(all, c) {
+		base, procs, err := splitProcs(c)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(all, base) {
 			return nil, fmt.Errorf("configuration %q is not available here (have %s)", c, strings.Join(all, ", "))
+		}
+		if procs > 0 && (base == ConfigDirect || base == ConfigNginx) {
+			return nil, fmt.Errorf("configuration %q: only the Go proxies take @GOMAXPROCS", c)
 		}
 		picked = append(picked, c)
 	}
@@ -295,7 +302,8 @@ type server struct {
 	admin  int    // Caddy's admin API port (pprof); 0 for nginx and direct
 }
 
-func (d *driver) startServer(ctx context.Context, config string, trial int) (*server, error) {
+func (d *driver) startServer(ctx context.Context, name string, trial int) (*server, error) {
+	config, procs, _ := splitProcs(name)
 	if config == ConfigDirect {
 		return &server{config: config, base: "http://" + d.simAddr}, nil
 	}
@@ -303,11 +311,11 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(d.tmp, fmt.Sprintf("%s-%d", config, trial))
+	dir := filepath.Join(d.tmp, fmt.Sprintf("%s-%d", name, trial))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(d.o.OutDir, config+".log")
+	logPath := filepath.Join(d.o.OutDir, name+".log")
 	var argv []string
 	var admin int
 	switch config {
@@ -336,25 +344,44 @@ func (d *driver) startServer(ctx context.Context, config string, trial int) (*se
 			}
 		}
 		conf := filepath.Join(dir, "Caddyfile")
-		if err := writeConfig(conf, filepath.Join(d.o.OutDir, config+".Caddyfile"), caddyfile(p)); err != nil {
+		if err := writeConfig(conf, filepath.Join(d.o.OutDir, name+".Caddyfile"), caddyfile(p)); err != nil {
 			return nil, err
 		}
 		argv = []string{d.o.CrgateBin, "run", "--config", conf, "--adapter", "caddyfile"}
 	}
 	var env []string
-	if crgateConfig(config) && d.o.CrgateGOMAXPROCS > 0 {
+	switch {
+	case procs > 0:
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", procs))
+	case crgateConfig(config) && d.o.CrgateGOMAXPROCS > 0:
 		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", d.o.CrgateGOMAXPROCS))
 	}
-	pr, err := startProc(config, d.o.ProxyCPUs, logPath, env, argv...)
+	pr, err := startProc(name, d.o.ProxyCPUs, logPath, env, argv...)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{config: config, base: fmt.Sprintf("https://localhost:%d", port), proc: pr, admin: admin}
+	s := &server{config: name, base: fmt.Sprintf("https://localhost:%d", port), proc: pr, admin: admin}
 	if err := d.waitReady(ctx, s); err != nil {
 		pr.stop()
 		return nil, err
 	}
 	return s, nil
+}
+
+// splitProcs splits a configuration name such as "crgate@2" into the
+// configuration and the GOMAXPROCS its process runs with (0: the binary's
+// own choice), so one run can set the same proxy side by side with
+// different numbers of Ps.
+func splitProcs(name string) (string, int, error) {
+	base, n, found := strings.Cut(name, "@")
+	if !found {
+		return name, 0, nil
+	}
+	procs, err := strconv.Atoi(n)
+	if err != nil || procs < 1 || procs > 64 {
+		return "", 0, fmt.Errorf("configuration %q: GOMAXPROCS after @ must be 1..64", name)
+	}
+	return base, procs, nil
 }
 
 // crgateConfig reports whether a configuration runs crgate's modules.
