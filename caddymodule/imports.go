@@ -11,5 +11,6 @@ import (
 	_ "github.com/crgate/crgate/caddymodule/fhirguard"
 	_ "github.com/crgate/crgate/caddymodule/nodeauth"
 	_ "github.com/crgate/crgate/caddymodule/outcome"
+	_ "github.com/crgate/crgate/caddymodule/registryproxy"
 	_ "github.com/crgate/crgate/caddymodule/subnet"
 )

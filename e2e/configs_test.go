@@ -122,7 +122,7 @@ func TestProductionCaddyfile(t *testing.T) {
 		t.Error("registry accepts TLS below 1.2")
 	}
 	// audit outermost, so every request is recorded whatever refuses it.
-	wantChain := []string{"audit", "node_auth", "fhir_guard", "request_body", "reverse_proxy"}
+	wantChain := []string{"audit", "node_auth", "fhir_guard", "request_body", "registry_proxy"}
 	if got := handlers(t, registry); !slices.Equal(got, wantChain) {
 		t.Errorf("registry handler chain %q, want %q", got, wantChain)
 	}

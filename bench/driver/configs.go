@@ -6,10 +6,11 @@ import (
 	"strings"
 )
 
-// TunedTransport is the body of crgate's reverse_proxy block: the
-// transport settings the benchmark tuned (docs/performance.md explains each).
-// The repository's Caddyfile carries the same lines; TestCaddyfileMatchesTheBenchmark
-// keeps the two from drifting apart.
+// TunedTransport is the body of a reverse_proxy block with the transport
+// settings the benchmark tuned (docs/performance.md explains each): the
+// admin door's reverse_proxy in configs/Caddyfile carries them, and the
+// caddy-tuned and crgate-reverse-proxy configurations measure them. The
+// registry door uses registry_proxy, whose defaults are the same choices.
 const TunedTransport = `transport http {
 	compression off
 	keepalive_idle_conns_per_host 256
@@ -35,9 +36,12 @@ type caddyParams struct {
 	adminPort int
 	upstream  string
 	// crgate puts crgate's modules in the route; tuned gives
-	// reverse_proxy TunedTransport instead of Caddy's defaults.
-	crgate bool
-	tuned  bool
+	// reverse_proxy TunedTransport instead of Caddy's defaults;
+	// registryProxy forwards with crgate's registry_proxy instead of
+	// reverse_proxy, as the repository's Caddyfiles do.
+	crgate        bool
+	tuned         bool
+	registryProxy bool
 	// The modules other branches add, each put in when the binary has it.
 	fhirGuard      bool
 	fhirOutcome    bool
@@ -95,9 +99,12 @@ func caddyfile(p caddyParams) string {
 			b.WriteString(indent(FHIRGuard, "\t\t") + "\n")
 		}
 	}
-	if p.tuned {
+	switch {
+	case p.registryProxy:
+		fmt.Fprintf(&b, "\t\tregistry_proxy %s\n", p.upstream)
+	case p.tuned:
 		fmt.Fprintf(&b, "\t\treverse_proxy %s {\n%s\n\t\t}\n", p.upstream, indent(TunedTransport, "\t\t\t"))
-	} else {
+	default:
 		fmt.Fprintf(&b, "\t\treverse_proxy %s\n", p.upstream)
 	}
 	b.WriteString("\t}\n")

@@ -210,7 +210,11 @@ func (d *driver) route() string {
 	if d.hasFHIRGuard() {
 		parts = append(parts, "fhir_guard (profiles opencr hapi elasticsearch)")
 	}
-	parts = append(parts, "reverse_proxy (tuned transport)")
+	if d.modules["http.handlers.registry_proxy"] {
+		parts = append(parts, "registry_proxy (reverse_proxy with the tuned transport in crgate-reverse-proxy)")
+	} else {
+		parts = append(parts, "reverse_proxy (tuned transport)")
+	}
 	if d.modules["http.handlers.fhir_outcome"] {
 		parts = append(parts, "handle_errors fhir_outcome")
 	}
@@ -229,7 +233,7 @@ func (d *driver) pickConfigs() ([]string, error) {
 	if len(d.o.Configs) == 0 {
 		return all, nil
 	}
-	all = append(all, ConfigCaddyTuned, ConfigCrgateDefault, ConfigCrgateNoAudit)
+	all = append(all, ConfigCaddyTuned, ConfigCrgateReverseProxy, ConfigCrgateNoAudit)
 	var picked []string
 	for _, c := range d.o.Configs {
 		base, procs, err := splitProcs(c)
@@ -331,9 +335,10 @@ func (d *driver) startServer(ctx context.Context, name string, trial int) (*serv
 			return nil, err
 		}
 		p := caddyParams{pki: d.pki, port: port, adminPort: admin, upstream: d.simAddr, auditDir: dir}
-		p.tuned = config != ConfigCaddy && config != ConfigCrgateDefault
+		p.tuned = config != ConfigCaddy
 		if crgateConfig(config) {
 			p.crgate, p.fhirGuard = true, d.hasFHIRGuard()
+			p.registryProxy = d.modules["http.handlers.registry_proxy"] && config != ConfigCrgateReverseProxy
 			p.fhirOutcome = d.modules["http.handlers.fhir_outcome"]
 			p.handshakeAudit = d.modules["caddy.listeners.handshake_audit"] && config != ConfigCrgateNoAudit
 			if d.hasAudit() && config != ConfigCrgateNoAudit {
@@ -386,7 +391,7 @@ func splitProcs(name string) (string, int, error) {
 
 // crgateConfig reports whether a configuration runs crgate's modules.
 func crgateConfig(config string) bool {
-	return config == ConfigCrgate || config == ConfigCrgateSync || config == ConfigCrgateDefault || config == ConfigCrgateNoAudit
+	return config == ConfigCrgate || config == ConfigCrgateSync || config == ConfigCrgateReverseProxy || config == ConfigCrgateNoAudit
 }
 
 // writeConfig writes a proxy's configuration, and a copy beside the raw

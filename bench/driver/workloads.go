@@ -51,11 +51,12 @@ const (
 	ConfigNginx      = "nginx"
 	ConfigCrgate     = "crgate"
 	ConfigCrgateSync = "crgate-sync"
-	// Opt-in (-configs), to separate the transport tuning from the
-	// modules' cost: plain Caddy with crgate's transport, and crgate with
-	// Caddy's default transport.
-	ConfigCaddyTuned    = "caddy-tuned"
-	ConfigCrgateDefault = "crgate-default-transport"
+	// Opt-in (-configs), to separate the proxy from the modules' cost:
+	// plain Caddy's reverse_proxy with the transport tuned as crgate's
+	// admin door ships it, and crgate's modules in front of that
+	// reverse_proxy instead of registry_proxy.
+	ConfigCaddyTuned         = "caddy-tuned"
+	ConfigCrgateReverseProxy = "crgate-reverse-proxy"
 	// ConfigCrgateNoAudit is crgate's route without the audit handler and
 	// app (the handshake_audit listener too): what the audit pipeline
 	// costs is crgate ÷ crgate-noaudit in one run.
