@@ -65,6 +65,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.strip.strip(r.Header)
+	h.strip.stripConnection(r.Header)
 	if r.Trailer != nil {
 		h.strip.strip(r.Trailer)
 	}

@@ -147,3 +147,43 @@ func (s stripper) strip(h http.Header) {
 		}
 	}
 }
+
+// stripConnection removes from the Connection header every token that
+// names a header the stripper guards. A proxy drops the headers a client
+// lists there as hop-by-hop (RFC 9110 §7.6.1), so `Connection:
+// X-Openhim-Clientid` would otherwise make the proxy remove the identity
+// node_auth sets, and the upstream would see a request from nobody.
+func (s stripper) stripConnection(h http.Header) {
+	for i, v := range h["Connection"] {
+		if !s.namesAny(v) {
+			continue
+		}
+		kept := make([]string, 0, 2)
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !s.matchesAny(tok) {
+				kept = append(kept, tok)
+			}
+		}
+		h["Connection"][i] = strings.Join(kept, ", ")
+	}
+}
+
+// namesAny reports whether a Connection value lists a guarded header; it
+// allocates nothing, as the common values (keep-alive, close) pass here.
+func (s stripper) namesAny(v string) bool {
+	for tok := range strings.SplitSeq(v, ",") {
+		if s.matchesAny(strings.TrimSpace(tok)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s stripper) matchesAny(name string) bool {
+	for _, p := range s {
+		if p.matches(name) {
+			return true
+		}
+	}
+	return false
+}

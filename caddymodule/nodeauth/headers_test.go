@@ -1,6 +1,7 @@
 package nodeauth
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -59,5 +60,33 @@ func TestParseHeaderPattern(t *testing.T) {
 	}
 	if _, err := newStripper([]string{"ok", "bad header"}); err == nil || err.Error() == "" {
 		t.Fatal("newStripper accepted a bad name")
+	}
+}
+
+func TestStripConnectionTokens(t *testing.T) {
+	s, err := newStripper(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"keep/plain", []string{"keep-alive"}, []string{"keep-alive"}},
+		{"keep/unrelated-token", []string{"close, X-Trace"}, []string{"close, X-Trace"}},
+		{"strip/identity", []string{"X-Openhim-Clientid"}, []string{""}},
+		{"strip/among-others", []string{"keep-alive,x-crgate-node-id , X-Trace"}, []string{"keep-alive, X-Trace"}},
+		{"strip/underscore-spelling", []string{"X_OPENHIM_CLIENTID"}, []string{""}},
+		{"strip/second-value", []string{"close", "X-Crgate-Node-Name,X-Crgate-Node-Fingerprint"}, []string{"close", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"Connection": append([]string(nil), tt.in...)}
+			s.stripConnection(h)
+			if got := h["Connection"]; len(got) != len(tt.want) || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("Connection %q → %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }
