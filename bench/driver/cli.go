@@ -34,7 +34,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&configs, "configs", "", "comma-separated configurations (default: all available of direct, caddy, nginx, crgate, crgate-sync; opt-in: caddy-tuned, crgate-reverse-proxy, crgate-noaudit); NAME@N runs a Go proxy with GOMAXPROCS=N, e.g. caddy@1,crgate@2")
 	fs.StringVar(&workloads, "workloads", "", "comma-separated workloads (default: all)")
 	fs.BoolVar(&noPin, "no-pin", false, "do not pin processes to CPUs")
-	fs.IntVar(&o.CrgateGOMAXPROCS, "crgate-gomaxprocs", 0, "GOMAXPROCS for the crgate configurations only (0: the binary's own choice, at least 4); see docs/performance.md")
+	fs.IntVar(&o.CrgateGOMAXPROCS, "crgate-gomaxprocs", 0, "GOMAXPROCS for the crgate configurations only (0: the binary's own choice, at least 2); see docs/performance.md")
 	fs.BoolVar(&o.Profile, "profile", true, "after the trials, take a CPU profile of crgate under "+Headline+" (not counted)")
 	fs.StringVar(&o.ProfileWorkload, "profile-workload", "", "the workload the profile run measures (default "+Headline+")")
 	fs.StringVar(&o.ProfileConfig, "profile-config", "", "the configuration the profile run measures (default crgate)")

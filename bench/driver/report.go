@@ -159,7 +159,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- **command**: `%s`\n", r.Command)
 	fmt.Fprintf(&b, "- **machine**: %s; load average %s at the start, %s at the end\n", r.Machine, r.LoadStart, r.LoadAfter)
 	if r.ProxyCPUs != "" {
-		fmt.Fprintf(&b, "- **CPU placement**: the proxy under test pinned to CPU %s (`taskset -c %s`; nginx runs one worker; plain Caddy and crgate are the same binary, which raises GOMAXPROCS to at least 4 itself (cmd/crgate/procs.go) so a goroutine in the audit spool's fsync does not hold the only P", r.ProxyCPUs, r.ProxyCPUs)
+		fmt.Fprintf(&b, "- **CPU placement**: the proxy under test pinned to CPU %s (`taskset -c %s`; nginx runs one worker; plain Caddy and crgate are the same binary, which raises GOMAXPROCS to at least 2 itself (cmd/crgate/procs.go) so a goroutine in the audit spool's fsync does not hold the only P", r.ProxyCPUs, r.ProxyCPUs)
 		if r.GOMAXPROCS > 0 {
 			fmt.Fprintf(&b, "; the crgate configurations ran with GOMAXPROCS=%d set by -crgate-gomaxprocs", r.GOMAXPROCS)
 		}

@@ -11,8 +11,11 @@ import (
 // and a goroutine in fsync keeps its P for the whole call: with one P
 // (Go's choice on a one-CPU host or container) every request then waits on
 // the disk. Measured on one pinned core, sync audit at 64 connections:
-// ~720 req/s with GOMAXPROCS=1, ~5,480 with 4 (docs/performance.md).
-const minProcs = 4
+// ~720 req/s with GOMAXPROCS=1, ~5,480 with 4. More Ps than that cost:
+// with 4 Ps on one core the threads preempt each other, and async
+// preemption took ~14 % of the CPU against ~1 % with 2, with a longer
+// latency tail (docs/performance.md).
+const minProcs = 2
 
 // raiseProcs lifts GOMAXPROCS to minProcs unless the operator set
 // GOMAXPROCS, which always wins. Setting the variable too keeps Caddy's
