@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,10 @@ import (
 
 // max1xx bounds the informational responses skipped before the final one.
 const max1xx = 8
+
+// copyBufs are buffers for relaying a response body to a writer that
+// cannot read it itself.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // aLongTimeAgo is a deadline that has passed: setting it wakes a blocked
 // read or write at once.
@@ -142,7 +147,11 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *upstreamConn, r
 		return nil
 	}
 	src := &upstreamBody{r: resp.Body}
-	_, err := io.Copy(w, src)
+	// A ResponseWriter that reads from src itself (Go's, Caddy's and
+	// audit's do) leaves the buffer unused.
+	bp := copyBufs.Get().(*[]byte)
+	_, err := io.CopyBuffer(w, src, *bp)
+	copyBufs.Put(bp)
 	if err == nil && src.err == nil {
 		_ = resp.Body.Close()
 		p.release(c, resp)
