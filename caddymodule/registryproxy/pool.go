@@ -3,6 +3,8 @@ package registryproxy
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -12,13 +14,59 @@ import (
 // request head and a search response head fit in one.
 const bufSize = 4 << 10
 
+// maxResponseHead bounds the upstream's status line and headers, as
+// net/http's client does (its default is 10 MB; a FHIR response head is
+// well under a kilobyte).
+const maxResponseHead = 1 << 20
+
 // upstreamConn is one keep-alive connection to the upstream with its
 // buffers, which live as long as it does.
 type upstreamConn struct {
 	nc        net.Conn
+	lr        limitedReader
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+	probe     prober
+}
+
+func newUpstreamConn(nc net.Conn) *upstreamConn {
+	c := &upstreamConn{nc: nc, lr: limitedReader{r: nc, n: maxResponseHead}}
+	c.br = bufio.NewReaderSize(&c.lr, bufSize)
+	c.bw = bufio.NewWriterSize(nc, bufSize)
+	c.probe.init(nc)
+	return c
+}
+
+// reusable reports whether an idle connection can carry another request:
+// nothing unread in its buffer and nothing waiting on the socket. Bytes
+// the upstream sent unasked (a body after a HEAD answer, a second
+// response) would otherwise be read as the next request's answer, which
+// may be another node's; and a connection the upstream has closed would
+// fail the request it carries.
+func (c *upstreamConn) reusable() bool {
+	return c.br.Buffered() == 0 && c.probe.quiet()
+}
+
+// limitedReader bounds what the response parser may read: n is set to
+// maxResponseHead before a response head and lifted after it.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+var errHeadTooLarge = errors.New("response head larger than 1 MiB")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 func (c *upstreamConn) close() { _ = c.nc.Close() }
@@ -58,7 +106,7 @@ func (p *pool) get(ctx context.Context) (c *upstreamConn, reused bool, err error
 		c = p.idle[len(p.idle)-1]
 		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
-		if now.Sub(c.idleSince) < p.idleTimeout {
+		if now.Sub(c.idleSince) < p.idleTimeout && c.reusable() {
 			break
 		}
 		stale, c = append(stale, c), nil
@@ -75,7 +123,7 @@ func (p *pool) get(ctx context.Context) (c *upstreamConn, reused bool, err error
 		return nil, false, err
 	}
 	dials.Inc()
-	return &upstreamConn{nc: nc, br: bufio.NewReaderSize(nc, bufSize), bw: bufio.NewWriterSize(nc, bufSize)}, false, nil
+	return newUpstreamConn(nc), false, nil
 }
 
 // put returns a connection whose last exchange ended cleanly.

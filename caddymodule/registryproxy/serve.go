@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -116,6 +117,7 @@ func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry
 	if err := c.bw.Flush(); err != nil {
 		return nil, replayable, p.upstreamErr(r, "write", err)
 	}
+	c.lr.n = maxResponseHead
 	for range max1xx {
 		resp, err = http.ReadResponse(c.br, r)
 		if err != nil {
@@ -130,6 +132,7 @@ func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry
 				return nil, false, p.upstreamErr(r, "read_header", r.Context().Err())
 			}
 			_ = c.nc.SetDeadline(time.Time{})
+			c.lr.n = math.MaxInt64 // the body is as long as it says
 			return resp, false, nil
 		}
 	}

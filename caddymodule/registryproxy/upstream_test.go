@@ -42,6 +42,9 @@ type upstream struct {
 	// closeAfter closes each connection after this many exchanges
 	// without saying so (0: never), to play the keep-alive race.
 	closeAfter int
+	// dropSecond closes a connection instead of answering its second
+	// request (which is still recorded as seen).
+	dropSecond bool
 }
 
 func newUpstream(t *testing.T, a answer) *upstream {
@@ -81,6 +84,9 @@ func (u *upstream) serve(n int32, c net.Conn) {
 		}
 		u.seen <- seen{conn: n, method: req.Method, target: req.RequestURI, host: req.Host, header: req.Header,
 			te: req.TransferEncoding, cl: req.ContentLength, body: string(body)}
+		if u.dropSecond && i == 2 {
+			return
+		}
 		u.answer(bw, req)
 		if bw.Flush() != nil || (u.closeAfter > 0 && i >= u.closeAfter) {
 			return
