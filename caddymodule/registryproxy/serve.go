@@ -19,6 +19,9 @@ import (
 	"github.com/crgate/crgate/internal/gate"
 )
 
+// maxPooledHead is the largest request-head buffer put back in the pool.
+const maxPooledHead = 64 << 10
+
 // max1xx bounds the informational responses skipped before the final one.
 const max1xx = 8
 
@@ -46,7 +49,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 
 	bp := heads.Get().(*[]byte)
 	head, err := appendHead((*bp)[:0], r, target)
-	defer func() { *bp = head[:0]; heads.Put(bp) }()
+	defer func() {
+		// A rare huge head (Caddy admits up to 1 MB of headers) is not
+		// kept: the pool would hold it for every later request.
+		if cap(head) <= maxPooledHead {
+			*bp = head[:0]
+			heads.Put(bp)
+		}
+	}()
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
