@@ -167,6 +167,8 @@ type sinkRun struct {
 	sink   auditsink.Sink
 	cursor *cursor
 	reader *reader
+	// scratch is the batch memory when this is the app's only sink.
+	scratch batchScratch
 }
 
 // CaddyModule returns the Caddy module information.
@@ -235,7 +237,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("observer_id: %w", err)
 	}
-	a.cache = newEventCache(8192)
 
 	mods, err := ctx.LoadModule(a, "SinksRaw")
 	if err != nil {
@@ -257,6 +258,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if len(a.sinks) == 0 {
 		return errors.New("sinks: at least one sink is required (e.g. `sink file <path>`); without one the spool only fills")
+	}
+	if len(a.sinks) > 1 {
+		// Sinks at about the same position share each built event. A lone
+		// sink builds every batch into reused memory instead (batchScratch):
+		// a cache would only keep thousands of events alive for nothing.
+		a.cache = newEventCache(8192)
 	}
 
 	dir, err := filepath.Abs(a.SpoolDir)

@@ -37,7 +37,10 @@ func (testSinkModule) CaddyModule() caddy.ModuleInfo {
 func (m *testSinkModule) Deliver(ctx context.Context, evs []auditsink.Event) (int, error) {
 	testSinkGot.Lock()
 	defer testSinkGot.Unlock()
-	testSinkGot.events[m.Target] = append(testSinkGot.events[m.Target], evs...)
+	for _, ev := range evs {
+		// An event is valid only until Deliver returns: keep a copy.
+		testSinkGot.events[m.Target] = append(testSinkGot.events[m.Target], ev.Clone())
+	}
 	return len(evs), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/crgate/crgate/internal/auditrec"
 )
@@ -69,6 +70,10 @@ func appendRecord(b []byte, rec *auditrec.Record) []byte {
 type decoder struct {
 	b   []byte
 	err error
+	// shared makes string return strings that alias b instead of copies:
+	// no allocation, but valid only while b's bytes are neither reused
+	// nor changed.
+	shared bool
 }
 
 func (d *decoder) byte() byte {
@@ -116,14 +121,33 @@ func (d *decoder) string() string {
 		d.err = errCorrupt
 		return ""
 	}
-	s := string(d.b[:n])
+	var s string
+	if d.shared {
+		if n > 0 {
+			s = unsafe.String(&d.b[0], n)
+		}
+	} else {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
 }
 
-// decodeRecord decodes one record written by appendRecord.
+// decodeRecord decodes one record written by appendRecord. rec owns its
+// strings.
 func decodeRecord(b []byte, rec *auditrec.Record) error {
-	d := decoder{b: b}
+	return decodeInto(&decoder{b: b}, rec)
+}
+
+// decodeRecordShared decodes like decodeRecord without allocating: rec's
+// strings point into b, so rec is valid only as long as b is neither
+// reused nor modified. The delivery loop uses it for a batch whose bytes
+// it keeps until the sink's Deliver returns (auditsink.Event's contract).
+func decodeRecordShared(b []byte, rec *auditrec.Record) error {
+	return decodeInto(&decoder{b: b, shared: true}, rec)
+}
+
+func decodeInto(d *decoder, rec *auditrec.Record) error {
 	if v := d.byte(); v != codecVersion {
 		return errCorrupt
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,7 +24,8 @@ func (a *App) deliver(ctx context.Context, s *sinkRun) {
 	failures := deliveryErrors.WithLabelValues(s.name)
 	latency := deliveryLatency.WithLabelValues(s.name)
 	backoff := time.Duration(a.RetryMin)
-	var held []spooled // read but not yet delivered
+	base := make([]spooled, 0, a.BatchSize)
+	held := base // read but not yet delivered
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	defer linger.Stop()
@@ -39,12 +41,16 @@ func (a *App) deliver(ctx context.Context, s *sinkRun) {
 			after := cur
 			if len(held) > 0 {
 				after = held[len(held)-1].seq
+			} else {
+				held = base
 			}
-			more, err := s.reader.read(a.BatchSize-len(held), after)
+			// Nothing held: no event built from the reader's memory is in
+			// use any more (the last Deliver has returned), so it is reused.
+			var err error
+			held, err = s.reader.read(held, a.BatchSize-len(held), after, len(held) == 0)
 			if err != nil {
 				a.logger.Error("reading the audit spool", zap.String("sink", s.name), zap.Error(err))
 			}
-			held = append(held, more...)
 		}
 		if len(held) == 0 {
 			s.cursor.mu.Unlock()
@@ -58,7 +64,12 @@ func (a *App) deliver(ctx context.Context, s *sinkRun) {
 			}
 			continue
 		}
-		events := a.build(held)
+		var events []auditsink.Event
+		if a.cache != nil {
+			events = a.build(held)
+		} else {
+			events = s.scratch.build(a, held)
+		}
 		n, err := s.sink.Deliver(ctx, events)
 		n = min(max(n, 0), len(events))
 		var last uint64
@@ -83,6 +94,9 @@ func (a *App) deliver(ctx context.Context, s *sinkRun) {
 		}
 		cur = s.cursor.seq.Load()
 		s.cursor.mu.Unlock()
+		if a.cache == nil {
+			s.scratch.release()
+		}
 		a.spool.gc()
 		_, written := a.spool.stats()
 		pending.Set(float64(written - min(written, cur)))
@@ -122,16 +136,24 @@ func dropThrough(held []spooled, seq uint64) []spooled {
 	return held[i:]
 }
 
-// build turns spooled records into events, in parallel for big batches.
-// Each event is built once however many sinks deliver it. A record the
-// builder rejects is logged and left out (it would otherwise block every
-// sink forever).
+// buildWorkers is how many goroutines build a batch of n events: one per
+// 32 events, at most one per CPU. GOMAXPROCS alone is no bound: crgate
+// raises it to 2 on a one-CPU host (cmd/crgate/procs.go), where a second
+// worker only adds switching.
+func buildWorkers(n int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), runtime.NumCPU(), n/32+1))
+}
+
+// build turns spooled records into events, in parallel for big batches,
+// through the cache: each event is built once however many sinks deliver
+// it (more than one sink). A record the builder rejects is logged and left
+// out (it would otherwise block every sink forever).
 func (a *App) build(raws []spooled) []auditsink.Event {
 	entries := make([]*cacheEntry, len(raws))
 	for i, r := range raws {
 		entries[i] = a.cache.get(r.seq)
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(raws)/32+1)
+	workers := buildWorkers(len(raws))
 	if workers <= 1 {
 		for i, r := range raws {
 			a.buildOne(entries[i], r)
@@ -167,10 +189,100 @@ func (a *App) buildOne(e *cacheEntry, r spooled) {
 			e.ev = auditsink.Event{Seq: r.seq, ID: rec.ID, Recorded: rec.Time, JSON: js, Record: rec}
 		}
 		if e.err != nil {
-			buildErrors.Inc()
-			a.logger.Error("audit record could not be built into an AuditEvent; skipped", zap.Uint64("seq", r.seq), zap.Error(e.err))
+			a.buildFailed(r.seq, e.err)
 		}
 	})
+}
+
+// buildFailed counts and logs a record that could not be built.
+func (a *App) buildFailed(seq uint64, err error) {
+	buildErrors.Inc()
+	a.logger.Error("audit record could not be built into an AuditEvent; skipped", zap.Uint64("seq", seq), zap.Error(err))
+}
+
+// batchScratch is the reused memory one sink's delivery loop builds its
+// batches in when it is the only sink: no cache, no per-event allocation.
+// The records' strings point into the reader's slab and the events' JSON
+// into the workers' buffers, so a batch is valid only until the next
+// build — auditsink.Event's contract: until Deliver returns.
+type batchScratch struct {
+	recs   []auditrec.Record
+	events []auditsink.Event
+	spans  []span   // each record's JSON in its worker's buffer
+	bufs   [][]byte // one per worker
+}
+
+// span is one event's JSON in a worker's buffer; err when it failed.
+type span struct {
+	buf, start, end int
+	err             error
+}
+
+// maxScratchBuf is the largest worker buffer kept between batches.
+const maxScratchBuf = 4 << 20
+
+// build decodes and builds raws into x's memory. Each worker builds a
+// contiguous run of records into its own buffer; the events' JSON slices
+// are taken once every buffer has stopped growing.
+func (x *batchScratch) build(a *App, raws []spooled) []auditsink.Event {
+	n := len(raws)
+	x.recs = slices.Grow(x.recs[:0], n)[:n]
+	x.spans = slices.Grow(x.spans[:0], n)[:n]
+	workers := buildWorkers(n)
+	for len(x.bufs) < workers {
+		x.bufs = append(x.bufs, nil)
+	}
+	one := func(w, lo, hi int) {
+		buf := x.bufs[w][:0]
+		for i := lo; i < hi; i++ {
+			rec := &x.recs[i]
+			*rec = auditrec.Record{}
+			start := len(buf)
+			err := decodeRecordShared(raws[i].rec, rec)
+			if err == nil {
+				buf, err = a.builder.AppendMarshal(buf, rec)
+			}
+			x.spans[i] = span{buf: w, start: start, end: len(buf), err: err}
+		}
+		x.bufs[w] = buf
+	}
+	if workers == 1 {
+		one(0, 0, n)
+	} else {
+		var wg sync.WaitGroup
+		per := (n + workers - 1) / workers
+		for w := range workers {
+			lo, hi := min(w*per, n), min((w+1)*per, n)
+			wg.Go(func() { one(w, lo, hi) })
+		}
+		wg.Wait()
+	}
+	x.events = x.events[:0]
+	for i, sp := range x.spans {
+		if sp.err != nil {
+			a.buildFailed(raws[i].seq, sp.err)
+			continue
+		}
+		rec := &x.recs[i]
+		x.events = append(x.events, auditsink.Event{
+			Seq: raws[i].seq, ID: rec.ID, Recorded: rec.Time, Record: rec,
+			JSON: x.bufs[sp.buf][sp.start:sp.end:sp.end],
+		})
+	}
+	return x.events
+}
+
+// release lets go of what a batch of big events left behind, and of the
+// references into the reader's slab.
+func (x *batchScratch) release() {
+	for w, b := range x.bufs {
+		if cap(b) > maxScratchBuf {
+			x.bufs[w] = nil
+		}
+	}
+	clear(x.events)
+	clear(x.recs)
+	clear(x.spans)
 }
 
 // eventCache keeps recently built events so several sinks at about the

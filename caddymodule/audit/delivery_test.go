@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,7 +38,7 @@ func (f *fakeSink) Deliver(ctx context.Context, evs []auditsink.Event) (int, err
 		if len(e.JSON) == 0 || e.Record == nil || e.ID != e.Record.ID {
 			panic("an event without its JSON or record")
 		}
-		f.got = append(f.got, e.ID)
+		f.got = append(f.got, strings.Clone(e.ID)) // valid only during Deliver
 	}
 	return n, err
 }

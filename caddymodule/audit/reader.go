@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 )
 
 // spooled is one event frame read back from the spool.
 type spooled struct {
 	seq uint64
-	rec []byte // the encoded record (owned)
+	rec []byte // the encoded record, in the reader's slab
 }
 
 // reader reads a sink's events from the spool, in order, never past what
@@ -23,13 +22,31 @@ type reader struct {
 	segNum     uint64
 	f          *os.File
 	fr         frameReader
+	// slab holds the records read, one buffer for a whole batch instead of
+	// a copy per record. read reuses it only when told that nothing read
+	// before is still in use.
+	slab []byte
 }
+
+// maxSlab is the largest slab a reader keeps for reuse: a batch of big
+// records (long search bodies) must not pin its memory for ever.
+const maxSlab = 4 << 20
 
 func (s *spool) newReader() *reader { return &reader{s: s} }
 
-// read returns up to max events with seq > after.
-func (r *reader) read(max int, after uint64) ([]spooled, error) {
-	var out []spooled
+// read appends up to max events with seq > after to out. With reuse, the
+// records of earlier reads are no longer in use and their memory is
+// reused; without, it is left alone (they stay valid).
+func (r *reader) read(out []spooled, max int, after uint64, reuse bool) ([]spooled, error) {
+	switch {
+	case cap(r.slab) > maxSlab:
+		r.slab = nil
+	case !reuse:
+		r.slab = make([]byte, 0, cap(r.slab))
+	default:
+		r.slab = r.slab[:0]
+	}
+	max += len(out)
 	for len(out) < max {
 		path, limit, next, ok := r.locate(after)
 		if !ok {
@@ -46,7 +63,11 @@ func (r *reader) read(max int, after uint64) ([]spooled, error) {
 				return out, fmt.Errorf("reading audit spool segment %s at offset %d: %w", path, r.fr.off, err)
 			}
 			if kind == frameEvent && seq > after {
-				out = append(out, spooled{seq: seq, rec: slices.Clone(rec)})
+				start := len(r.slab)
+				r.slab = append(r.slab, rec...)
+				// Capped: a later append that moves the slab must not be
+				// able to write through this record's slice.
+				out = append(out, spooled{seq: seq, rec: r.slab[start:len(r.slab):len(r.slab)]})
 			}
 		}
 		if r.fr.off < limit {

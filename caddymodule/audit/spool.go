@@ -171,19 +171,22 @@ func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard, urgen
 		s.mu.Unlock()
 		return 0, nil, errors.New("audit spool closed")
 	}
+	// The body's header is put into a fixed array with PutUvarint, not
+	// append, so it stays on the stack: no allocation per record.
 	var id uint64
-	h := hdr[:0]
-	h = append(h, kind)
+	hdr[0] = kind
+	n := 1
 	switch kind {
 	case frameStart:
 		id = s.nextStart
-		h = binary.AppendUvarint(h, 0)
-		h = binary.AppendUvarint(h, id)
+		n += binary.PutUvarint(hdr[n:], 0)
+		n += binary.PutUvarint(hdr[n:], id)
 	default:
 		id = s.nextSeq
-		h = binary.AppendUvarint(h, id)
-		h = binary.AppendUvarint(h, startID)
+		n += binary.PutUvarint(hdr[n:], id)
+		n += binary.PutUvarint(hdr[n:], startID)
 	}
+	h := hdr[:n]
 	bodyLen := len(h) + len(rec)
 	size := int64(frameHeaderLen + bodyLen)
 	limit := s.maxBytes
@@ -205,7 +208,6 @@ func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard, urgen
 			s.closedIDs = append(s.closedIDs, startID)
 		}
 	}
-	crc := crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, rec)
 	// The writer needs waking when the batch becomes urgent, when its
 	// linger starts (the first frame) or when it grew past lingerBytes;
 	// otherwise it is already timing the flush interval.
@@ -221,10 +223,14 @@ func (s *spool) appendEncoded(kind byte, startID uint64, rec []byte, hard, urgen
 	if urgent {
 		s.cur.urgent = true
 	}
+	// The CRC is computed over the body once it is in s.buf: hdr handed to
+	// crc32 would escape to the heap.
+	start := len(s.buf)
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(bodyLen))
-	s.buf = binary.LittleEndian.AppendUint32(s.buf, crc)
+	s.buf = append(s.buf, 0, 0, 0, 0)
 	s.buf = append(s.buf, h...)
 	s.buf = append(s.buf, rec...)
+	binary.LittleEndian.PutUint32(s.buf[start+4:], crc32.Checksum(s.buf[start+frameHeaderLen:], castagnoli))
 	s.total += size
 	if len(s.buf) >= lingerBytes && len(s.buf)-int(size) < lingerBytes {
 		wake = true

@@ -227,15 +227,20 @@ var errTornFrame = errors.New("torn or corrupt frame")
 // next returns the next frame; io.EOF at a clean end, errTornFrame for a
 // partial or corrupt one. rec is valid until the next call.
 func (fr *frameReader) next() (kind byte, seq, startID uint64, rec []byte, err error) {
-	var h [frameHeaderLen]byte
-	n, err := io.ReadFull(fr.r, h[:])
-	if err == io.EOF {
+	// Peek, not ReadFull into an array: the array would escape to the
+	// heap through io.Reader, one allocation per frame.
+	h, err := fr.r.Peek(frameHeaderLen)
+	if len(h) == 0 && err == io.EOF {
 		return 0, 0, 0, nil, io.EOF
 	}
-	if err != nil || n != frameHeaderLen {
+	if len(h) != frameHeaderLen {
 		return 0, 0, 0, nil, errTornFrame
 	}
 	length := binary.LittleEndian.Uint32(h[:4])
+	sum := binary.LittleEndian.Uint32(h[4:])
+	if _, err := fr.r.Discard(frameHeaderLen); err != nil {
+		return 0, 0, 0, nil, errTornFrame
+	}
 	if length < 3 || length > 16<<20 {
 		return 0, 0, 0, nil, errTornFrame
 	}
@@ -246,7 +251,7 @@ func (fr *frameReader) next() (kind byte, seq, startID uint64, rec []byte, err e
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		return 0, 0, 0, nil, errTornFrame
 	}
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(h[4:]) {
+	if crc32.Checksum(body, castagnoli) != sum {
 		return 0, 0, 0, nil, errTornFrame
 	}
 	d := decoder{b: body}

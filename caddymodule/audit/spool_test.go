@@ -39,7 +39,7 @@ func readAll(t *testing.T, s *spool, after uint64) []auditrec.Record {
 	defer r.close()
 	var out []auditrec.Record
 	for {
-		evs, err := r.read(1000, after)
+		evs, err := r.read(nil, 1000, after, true)
 		if err != nil {
 			t.Fatal(err)
 		}

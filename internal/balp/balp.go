@@ -100,22 +100,39 @@ func NewBuilder(src Source) (*Builder, error) {
 // FHIR R4 JSON. It fails only for a record that breaks the pipeline's
 // contract (no valid id, no time, unknown kind).
 func (b *Builder) Marshal(rec *auditrec.Record) ([]byte, error) {
+	if b.src.JSONFormat {
+		return b.AppendMarshal(nil, rec)
+	}
+	// Encode into the pooled scratch buffer, return an exact-size copy.
 	x := b.getBuild(rec)
 	defer x.release()
 	ev, err := x.event()
 	if err != nil {
 		return nil, err
 	}
+	x.out = appendEvent(x.out[:0], ev, b.pre)
+	return append([]byte(nil), x.out...), nil
+}
+
+// AppendMarshal is Marshal appending the JSON to dst, so a caller that
+// builds many events into one reused buffer allocates nothing per event.
+// On an error dst is returned unchanged. The event does not refer to rec
+// or dst once AppendMarshal returns.
+func (b *Builder) AppendMarshal(dst []byte, rec *auditrec.Record) ([]byte, error) {
+	x := b.getBuild(rec)
+	defer x.release()
+	ev, err := x.event()
+	if err != nil {
+		return dst, err
+	}
 	if b.src.JSONFormat {
 		out, err := b.m.MarshalResource(ev)
 		if err != nil {
-			return nil, fmt.Errorf("balp: marshalling event %s: %w", rec.ID, err)
+			return dst, fmt.Errorf("balp: marshalling event %s: %w", rec.ID, err)
 		}
-		return out, nil
+		return append(dst, out...), nil
 	}
-	// Encode into the pooled scratch buffer, return an exact-size copy.
-	x.out = appendEvent(x.out[:0], ev, b.pre)
-	return append([]byte(nil), x.out...), nil
+	return appendEvent(dst, ev, b.pre), nil
 }
 
 // event builds the record's AuditEvent as a google/fhir/go R4 proto, in

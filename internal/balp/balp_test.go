@@ -566,3 +566,34 @@ func TestOneRequestor(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendMarshal: AppendMarshal appends exactly Marshal's bytes after
+// what dst holds, one event after another into one buffer, with both
+// encoders; a record it rejects leaves dst as it was.
+func TestAppendMarshal(t *testing.T) {
+	for _, ref := range []bool{false, true} {
+		src := testSource()
+		src.JSONFormat = ref
+		b := newTestBuilder(t, src)
+		buf := []byte("prefix")
+		want := "prefix"
+		for _, c := range goldenCases() {
+			one, err := b.Marshal(c.rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if buf, err = b.AppendMarshal(buf, c.rec); err != nil {
+				t.Fatalf("reference=%v, %s: %v", ref, c.name, err)
+			}
+			want += string(one)
+		}
+		if string(buf) != want {
+			t.Errorf("reference=%v: appended events differ from Marshal's:\n got %s\nwant %s", ref, buf, want)
+		}
+		bad := &auditrec.Record{Kind: auditrec.KindRequest, ID: "not a valid id!"}
+		out, err := b.AppendMarshal(buf, bad)
+		if err == nil || string(out) != want {
+			t.Errorf("reference=%v: a rejected record: err %v, buffer changed %v", ref, err, string(out) != want)
+		}
+	}
+}

@@ -4,13 +4,25 @@
 package auditsink
 
 import (
+	"bytes"
 	"context"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/crgate/crgate/internal/auditrec"
 )
 
 // Event is one audit event ready for delivery.
+//
+// An Event's memory belongs to the audit app and is valid only until the
+// Deliver call it was passed to returns: the app builds each batch into
+// memory it reuses for the next one (the JSON, and the Record's strings,
+// ID included). A sink must not modify it, and a sink that keeps anything
+// of an event after Deliver returns (a queue, a retry buffer, a
+// background writer, a dead-letter entry written later) must copy it
+// first, e.g. with Clone. Copying happens naturally when a sink writes the
+// event out (to a file, a socket, a request body) before returning.
 type Event struct {
 	// Seq is the event's position in the spool: strictly increasing, never
 	// reused, so a sink can tell a redelivery from a new event.
@@ -27,6 +39,36 @@ type Event struct {
 	Record *auditrec.Record
 }
 
+// Clone returns a deep copy of e that stays valid after Deliver returns.
+func (e Event) Clone() Event {
+	e.ID = strings.Clone(e.ID)
+	e.JSON = bytes.Clone(e.JSON)
+	if e.Record != nil {
+		r := *e.Record
+		cloneStrings(reflect.ValueOf(&r).Elem())
+		e.Record = &r
+	}
+	return e
+}
+
+// cloneStrings copies every exported string in v (a struct), nested
+// structs included, so that none shares memory with the original. It is
+// reflective so a field added to auditrec.Record cannot be forgotten.
+func cloneStrings(v reflect.Value) {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(strings.Clone(f.String()))
+		case reflect.Struct:
+			cloneStrings(f)
+		}
+	}
+}
+
 // Sink delivers events to one destination. The audit app calls Deliver
 // from one goroutine per sink, in spool order, and keeps the sink's
 // delivery cursor: what a sink did not deliver is offered again after a
@@ -38,6 +80,7 @@ type Sink interface {
 	// events are now durably delivered (n ≤ len(events)). An error means
 	// events[n:] were not delivered and will be offered again; delivery is
 	// at-least-once, so events[:n] of an earlier call may come again after
-	// a crash. ctx ends when the app stops.
+	// a crash. ctx ends when the app stops. The events are valid only
+	// until Deliver returns (see Event).
 	Deliver(ctx context.Context, events []Event) (n int, err error)
 }
