@@ -92,7 +92,7 @@ func BenchmarkPipelineFileSink(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	app := &App{inflight: new(atomic.Int64), spool: s, builder: builder, cache: newEventCache(8192), logger: zap.NewNop(), BatchSize: defaultBatchSize,
+	app := &App{inflight: new(atomic.Int64), spool: s, builder: builder, logger: zap.NewNop(), BatchSize: defaultBatchSize,
 		RetryMin: caddy.Duration(defaultRetryMin), RetryMax: caddy.Duration(defaultRetryMax),
 		sinks: []*sinkRun{{name: "file", sink: fs, cursor: cur, reader: s.newReader()}}}
 	rec := testRecord(1)
