@@ -119,6 +119,14 @@ func auditApp(ctx caddy.Context) (*App, error) {
 
 var recordPool = sync.Pool{New: func() any { return new(auditrec.Record) }}
 
+// The errors a request's record carries when a handler further in
+// panicked: a response aborted on purpose (http.ErrAbortHandler, the
+// status already sent may be 200), or any other panic.
+var (
+	errResponseAborted = errors.New("response aborted mid-body")
+	errHandlerPanic    = errors.New("handler panic")
+)
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	if !takeRequest(r) {
@@ -172,11 +180,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	rw := &statusRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	defer func() {
-		// A panic further in still completes the record (Caddy turns the
-		// panic into a 500 higher up).
+		// A panic further in still completes the record and is panicked
+		// again: Caddy turns a panic into a 500, and net/http aborts the
+		// connection on http.ErrAbortHandler, which reverse_proxy panics
+		// with on purpose when the upstream's body fails mid-response.
 		if p := recover(); p != nil {
 			if recording {
-				h.complete(r, rw, rec, startID, errors.New("handler panic"), start)
+				cause := errHandlerPanic
+				if p == http.ErrAbortHandler {
+					cause = errResponseAborted
+				}
+				h.complete(r, rw, rec, startID, cause, start)
 			}
 			panic(p)
 		}
@@ -211,7 +225,8 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 		var ref *gate.Refusal
 		if errors.As(err, &ref) {
 			rec.RefusalModule, rec.RefusalReason, rec.RefusalDetail = ref.Module, ref.Reason, ref.Detail
-		} else if rec.Status == http.StatusBadGateway || rec.Status == http.StatusServiceUnavailable || rec.Status == http.StatusGatewayTimeout {
+		} else if err == errResponseAborted || err == errHandlerPanic ||
+			rec.Status == http.StatusBadGateway || rec.Status == http.StatusServiceUnavailable || rec.Status == http.StatusGatewayTimeout {
 			rec.Error = err.Error()
 		}
 	}

@@ -418,3 +418,51 @@ func TestHandlerInErrorRoutes(t *testing.T) {
 		}
 	})
 }
+
+// TestHandlerPanicsAreRecordedAndRepanicked: a panic further in still
+// completes the record and is panicked again (so net/http aborts the
+// connection); http.ErrAbortHandler — reverse_proxy aborting a response
+// mid-body, on purpose — is recorded as an aborted response with the
+// status already sent, any other panic as a handler panic.
+func TestHandlerPanicsAreRecordedAndRepanicked(t *testing.T) {
+	cases := []struct {
+		name       string
+		panicWith  any
+		writeFirst bool
+		wantStatus int
+		wantError  string
+	}{
+		{"ok/aborted-mid-body", http.ErrAbortHandler, true, 200, "response aborted mid-body"},
+		{"ok/aborted-before-header", http.ErrAbortHandler, false, 500, "response aborted mid-body"},
+		{"ok/other-panic", "boom", false, 500, "handler panic"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, s, _ := testHandler(t, false, false, 64<<20)
+			r := caddyRequest("GET", "/fhir/Patient?name=x", nil)
+			var recovered any
+			func() {
+				defer func() { recovered = recover() }()
+				_ = h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+					if tc.writeFirst {
+						_, _ = w.Write([]byte("partial"))
+					}
+					panic(tc.panicWith)
+				}))
+			}()
+			if recovered != tc.panicWith {
+				t.Fatalf("recovered %v, want the panic %v passed on", recovered, tc.panicWith)
+			}
+			if err := s.flush(); err != nil {
+				t.Fatal(err)
+			}
+			got := readAll(t, s, 0)
+			if len(got) != 1 {
+				t.Fatalf("%d events, want exactly 1", len(got))
+			}
+			if got[0].Status != tc.wantStatus || got[0].Error != tc.wantError {
+				t.Errorf("status %d error %q, want %d %q", got[0].Status, got[0].Error, tc.wantStatus, tc.wantError)
+			}
+		})
+	}
+}

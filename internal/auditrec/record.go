@@ -108,7 +108,9 @@ type Record struct {
 	// as "http://127.0.0.1:3000"), for the server agent's network address.
 	Upstream string
 
-	// Upstream failure (status 502/503/504 from the proxy), if any.
+	// Upstream failure (status 502/503/504 from the proxy), or a response
+	// that ended in a panic ("response aborted mid-body" when the proxy
+	// aborted it after the status was sent, "handler panic"), if any.
 	Error string
 }
 

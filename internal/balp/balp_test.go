@@ -194,6 +194,7 @@ func TestOutcomeMapping(t *testing.T) {
 		{"fail/500-serious", 500, "", "8", "HTTP 500"},
 		{"fail/502-upstream-error", 502, "connection refused", "8", "connection refused (HTTP 502)"},
 		{"fail/504-timeout", 504, "context deadline exceeded", "8", "context deadline exceeded"},
+		{"fail/200-aborted-mid-body", 200, "response aborted mid-body", "8", "response aborted mid-body (HTTP 200"},
 		{"fail/incomplete-major", auditrec.StatusIncomplete, "", "12", "completion never recorded"},
 		{"fail/no-status-major", 0, "", "12", "completion never recorded"},
 	}

@@ -30,6 +30,11 @@ func (x *build) request() *ae.AuditEvent {
 	}
 	ev.Period = x.period()
 	ev.Outcome = statusOutcome(rec.Status)
+	if rec.Error != "" && rec.Status > 0 && rec.Status < 500 {
+		// The status was sent, then the response failed (aborted
+		// mid-body): the client did not get what the status promised.
+		ev.Outcome = outcomeSerious
+	}
 	ev.OutcomeDesc = x.requestOutcomeDesc()
 
 	// BALP: the client is the Source Role and the server the Destination,
