@@ -345,8 +345,11 @@ func (a *App) Start() error {
 	if a.sync && runtime.GOMAXPROCS(0) == 1 {
 		// An fsync holds its goroutine's P for its whole duration: with
 		// one P every request waits for every group commit, and sync
-		// throughput collapses (~700 against ~5,000 req/s measured on one
-		// CPU with GOMAXPROCS=4).
+		// throughput collapses (~720 req/s on one pinned CPU at 64
+		// connections, against ~5,480 with more Ps). The crgate binary
+		// raises GOMAXPROCS to 2 on a one-CPU host (cmd/crgate/procs.go),
+		// so this only fires when the operator set GOMAXPROCS=1 or the
+		// app runs in another binary.
 		a.logger.Warn("durability sync with GOMAXPROCS=1: every spool fsync stalls the whole gateway; run with GOMAXPROCS=2 or more, even on one CPU",
 			zap.Int("gomaxprocs", 1))
 	}
