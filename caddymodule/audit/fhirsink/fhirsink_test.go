@@ -529,3 +529,28 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliverKeepsNoEventMemory: events are valid only until Deliver
+// returns (the app reuses their memory for the next batch); the server
+// must get every event, and its id in the entry's URL, as they were
+// handed over.
+func TestDeliverKeepsNoEventMemory(t *testing.T) {
+	fs := &fakeServer{answer: allOK}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	s, _ := provisioned(t, &Sink{URL: srv.URL + "/fhir/", BatchSize: 4})
+	evs := events(t, 12)
+	testpeer.DeliverBorrowed(t, s, evs[:5], evs[5:9], evs[9:])
+	i := 0
+	for _, b := range fs.bundles {
+		for _, e := range b.Entry {
+			if i >= len(evs) || string(e.Resource) != string(evs[i].JSON) || e.Request.URL != "AuditEvent/"+evs[i].ID {
+				t.Fatalf("entry %d: %s %s, want the event as handed over", i, e.Request.URL, e.Resource)
+			}
+			i++
+		}
+	}
+	if i != len(evs) {
+		t.Fatalf("%d entries sent, want %d", i, len(evs))
+	}
+}

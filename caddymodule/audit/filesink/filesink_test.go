@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crgate/crgate/caddymodule/audit/auditsink"
+	"github.com/crgate/crgate/internal/testpeer"
 )
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -273,5 +274,49 @@ func TestLoadOrCreateKey(t *testing.T) {
 	k2, err := loadOrCreateKey(p)
 	if err != nil || !bytes.Equal(k1, k2) {
 		t.Fatal("the created key does not read back")
+	}
+}
+
+// TestDeliverKeepsNoEventMemory: events are valid only until Deliver
+// returns (the app reuses their memory for the next batch); the file must
+// hold every event as it was handed over, whatever happens to that memory
+// afterwards.
+func TestDeliverKeepsNoEventMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	w := testWriter(t, path, defaultSettings())
+	defer w.Destruct()
+	var batches [][]auditsink.Event
+	var want [][]byte
+	for b := range 3 {
+		var batch []auditsink.Event
+		for i := range 5 {
+			ev := testpeer.AuditEvent(t, uint64(b*5+i+1), fmt.Sprint("p", i), 0)
+			batch = append(batch, ev)
+			want = append(want, ev.JSON)
+		}
+		batches = append(batches, batch)
+	}
+	testpeer.DeliverBorrowed(t, &Sink{w: w}, batches...)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	for _, raw := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		l, err := ParseLine(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Event != nil {
+			got = append(got, l.Event)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events in the file, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("event %d in the file:\n%s\nwant\n%s", i, got[i], want[i])
+		}
 	}
 }

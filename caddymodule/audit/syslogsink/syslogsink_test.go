@@ -1,9 +1,11 @@
 package syslogsink
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/crgate/crgate/caddymodule/audit/auditsink"
+	"github.com/crgate/crgate/internal/auditrec"
 	"github.com/crgate/crgate/internal/testpeer"
 )
 
@@ -271,5 +274,51 @@ func TestDeliverStopsWhenContextEnds(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Deliver did not return after its context ended")
+	}
+}
+
+// TestDeliverKeepsNoEventMemory: events are valid only until Deliver
+// returns (the app reuses their memory for the next batch); the collector
+// must get every message as the events were handed over.
+func TestDeliverKeepsNoEventMemory(t *testing.T) {
+	pki := testpeer.NewPKI(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, _ := provisioned(t, &Sink{Address: ln.Addr().String(), CAFile: pki.CAFile, ServerName: "localhost"})
+	var evs []auditsink.Event
+	var want bytes.Buffer
+	for i := range 12 {
+		ev := testpeer.AuditEvent(t, uint64(i+1), fmt.Sprint("p", i), 0)
+		ev.Record = &auditrec.Record{ID: ev.ID, Time: ev.Recorded, URI: "/fhir/Patient/p"}
+		evs = append(evs, ev)
+		m := message(s, ev)
+		fmt.Fprintf(&want, "%d %s", len(m), m)
+	}
+	got := make(chan []byte, 1)
+	held := make(chan struct{}) // the connection stays open until the end
+	defer close(held)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a hang guard only
+		buf := make([]byte, want.Len())
+		n, _ := io.ReadFull(c, buf)
+		got <- buf[:n]
+		<-held
+	}()
+	testpeer.DeliverBorrowed(t, s, evs[:5], evs[5:9], evs[9:])
+	if b := <-got; !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("the collector got\n%s\nwant\n%s", b, want.Bytes())
 	}
 }
