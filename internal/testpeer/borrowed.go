@@ -2,7 +2,6 @@ package testpeer
 
 import (
 	"context"
-	"reflect"
 	"testing"
 	"unsafe"
 
@@ -30,17 +29,11 @@ func DeliverBorrowed(t testing.TB, sink auditsink.Sink, batches ...[]auditsink.E
 		}
 		lent := make([]auditsink.Event, len(batch))
 		for j, ev := range batch {
-			ev.ID = borrow(ev.ID)
-			js := []byte(ev.JSON)
-			js = append(js[:0:0], js...)
-			mem = append(mem, js)
-			ev.JSON = js
-			if ev.Record != nil {
-				r := *ev.Record
-				borrowStrings(reflect.ValueOf(&r).Elem(), borrow)
-				ev.Record = &r
-			}
-			lent[j] = ev
+			lent[j] = ev.CopyWith(borrow, func(js []byte) []byte {
+				js = append(js[:0:0], js...)
+				mem = append(mem, js)
+				return js
+			})
 		}
 		n, err := sink.Deliver(context.Background(), lent)
 		for _, b := range mem {
@@ -50,21 +43,6 @@ func DeliverBorrowed(t testing.TB, sink auditsink.Sink, batches ...[]auditsink.E
 		}
 		if err != nil || n != len(batch) {
 			t.Fatalf("batch %d: Deliver = %d of %d, %v", i, n, len(batch), err)
-		}
-	}
-}
-
-func borrowStrings(v reflect.Value, borrow func(string) string) {
-	for i := range v.NumField() {
-		f := v.Field(i)
-		if !f.CanSet() {
-			continue
-		}
-		switch f.Kind() {
-		case reflect.String:
-			f.SetString(borrow(f.String()))
-		case reflect.Struct:
-			borrowStrings(f, borrow)
 		}
 	}
 }

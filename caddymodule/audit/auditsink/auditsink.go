@@ -40,21 +40,26 @@ type Event struct {
 }
 
 // Clone returns a deep copy of e that stays valid after Deliver returns.
-func (e Event) Clone() Event {
-	e.ID = strings.Clone(e.ID)
-	e.JSON = bytes.Clone(e.JSON)
+func (e Event) Clone() Event { return e.CopyWith(strings.Clone, bytes.Clone) }
+
+// CopyWith is Clone with the copying given: str copies each string (the
+// ID and every string of the Record, nested ones included — found by
+// reflection, so a field added to auditrec.Record cannot be forgotten) and
+// b copies the JSON; e.g. to copy into an arena of one's own.
+func (e Event) CopyWith(str func(string) string, b func([]byte) []byte) Event {
+	e.ID = str(e.ID)
+	e.JSON = b(e.JSON)
 	if e.Record != nil {
 		r := *e.Record
-		cloneStrings(reflect.ValueOf(&r).Elem())
+		copyStrings(reflect.ValueOf(&r).Elem(), str)
 		e.Record = &r
 	}
 	return e
 }
 
-// cloneStrings copies every exported string in v (a struct), nested
-// structs included, so that none shares memory with the original. It is
-// reflective so a field added to auditrec.Record cannot be forgotten.
-func cloneStrings(v reflect.Value) {
+// copyStrings replaces every exported string in v (a struct), nested
+// structs included, with str's copy of it.
+func copyStrings(v reflect.Value, str func(string) string) {
 	for i := range v.NumField() {
 		f := v.Field(i)
 		if !f.CanSet() {
@@ -62,9 +67,9 @@ func cloneStrings(v reflect.Value) {
 		}
 		switch f.Kind() {
 		case reflect.String:
-			f.SetString(strings.Clone(f.String()))
+			f.SetString(str(f.String()))
 		case reflect.Struct:
-			cloneStrings(f)
+			copyStrings(f, str)
 		}
 	}
 }

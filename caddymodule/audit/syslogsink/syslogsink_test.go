@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,10 +220,11 @@ func TestTLSPolicy(t *testing.T) {
 	}
 }
 
-// TestDeliverStopsWhenContextEnds: a collector that accepts but never
-// reads must not hold Deliver (and so the gateway's stop) until the write
-// timeout.
-func TestDeliverStopsWhenContextEnds(t *testing.T) {
+// tlsCollector is a TLS listener on loopback with a certificate of a new
+// PKI (the sink must trust pki.CAFile and name "localhost"), closed at
+// the test's end.
+func tlsCollector(t *testing.T) (*testpeer.PKI, net.Listener) {
+	t.Helper()
 	pki := testpeer.NewPKI(t, t.TempDir())
 	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
 	if err != nil {
@@ -232,7 +234,15 @@ func TestDeliverStopsWhenContextEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return pki, ln
+}
+
+// TestDeliverStopsWhenContextEnds: a collector that accepts but never
+// reads must not hold Deliver (and so the gateway's stop) until the write
+// timeout.
+func TestDeliverStopsWhenContextEnds(t *testing.T) {
+	pki, ln := tlsCollector(t)
 	held := make(chan struct{})
 	defer close(held)
 	go func() {
@@ -281,16 +291,7 @@ func TestDeliverStopsWhenContextEnds(t *testing.T) {
 // returns (the app reuses their memory for the next batch); the collector
 // must get every message as the events were handed over.
 func TestDeliverKeepsNoEventMemory(t *testing.T) {
-	pki := testpeer.NewPKI(t, t.TempDir())
-	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	pki, ln := tlsCollector(t)
 	s, _ := provisioned(t, &Sink{Address: ln.Addr().String(), CAFile: pki.CAFile, ServerName: "localhost"})
 	var evs []auditsink.Event
 	var want bytes.Buffer
