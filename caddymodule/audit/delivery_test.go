@@ -170,6 +170,23 @@ func TestDeliveryLoneSinkPartialBatches(t *testing.T) {
 	sameOrder(t, "sink", sink.ids(), want)
 }
 
+// TestDeliveryLoneSinkBigBatches: batches big enough to be built by
+// several workers (one per 32 events, up to one per CPU) into their own
+// buffers still give each event its own JSON and record, in order.
+func TestDeliveryLoneSinkBigBatches(t *testing.T) {
+	s := testSpool(t, t.TempDir(), 64<<20)
+	sink := &fakeSink{}
+	a := testApp(t, s, map[string]auditsink.Sink{"file": sink})
+	a.BatchSize = 256
+	want := appendN(t, s, 0, 700)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitDelivered(t, "every event", func() bool { return len(sink.ids()) >= len(want) })
+	a.stopDelivery()
+	sameOrder(t, "sink", sink.ids(), want)
+}
+
 // TestDeliveryOverlappingConfigs runs two apps (an old and a new config
 // during a reload) on one spool and one cursor name: each event reaches
 // the destination once.
