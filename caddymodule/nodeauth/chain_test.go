@@ -133,6 +133,38 @@ func TestIdentifyWithCA(t *testing.T) {
 	})
 }
 
+// A changed ca file is a new generation: a certificate verified and cached
+// under the old CA is refused once its CA is no longer trusted.
+func TestCAFileReloadDropsCachedChains(t *testing.T) {
+	ca := newTestCA(t, "registry CA")
+	successor := newTestCA(t, "registry CA 2")
+	node := ca.issueValid(t, "node")
+	dir := t.TempDir()
+	clients := writeFile(t, dir, "clients.json", clientsFor(entryFor("node", "active", node)))
+	caPath := writeFile(t, dir, "ca.crt", ca.pem())
+	reg := &Registry{ClientsFile: clients, CAFile: caPath}
+	if err := reg.Provision(newCaddyContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ref := reg.identifyRaw([][]byte{node.Raw}, nil); ref != nil {
+		t.Fatalf("under its own CA: %v", ref)
+	}
+	if err := os.WriteFile(caPath, successor.pem(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if stamps := reg.currentStamps(); stamps[caPath] == reg.stamps[caPath] {
+		t.Fatal("the watcher does not see the ca file change")
+	}
+	st, _, err := reg.load(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.state.Store(st)
+	if _, _, ref := reg.identifyRaw([][]byte{node.Raw}, nil); ref == nil || ref.Reason != reasonUnknownCA {
+		t.Fatalf("after the CA changed: refusal = %v, want %q", ref, reasonUnknownCA)
+	}
+}
+
 func TestCAFileErrorsNameTheField(t *testing.T) {
 	dir := t.TempDir()
 	clients := writeFile(t, dir, "clients.json", []byte(`{"clients":[]}`))
