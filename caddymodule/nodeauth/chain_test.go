@@ -2,6 +2,7 @@ package nodeauth
 
 import (
 	"crypto/x509"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -149,10 +150,13 @@ func TestCAFileReloadDropsCachedChains(t *testing.T) {
 	if _, _, ref := reg.identifyRaw([][]byte{node.Raw}, nil); ref != nil {
 		t.Fatalf("under its own CA: %v", ref)
 	}
+	if !maps.Equal(reg.currentStamps(), reg.stamps) {
+		t.Fatal("the watcher sees a change before any")
+	}
 	if err := os.WriteFile(caPath, successor.pem(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if stamps := reg.currentStamps(); stamps[caPath] == reg.stamps[caPath] {
+	if maps.Equal(reg.currentStamps(), reg.stamps) {
 		t.Fatal("the watcher does not see the ca file change")
 	}
 	st, _, err := reg.load(1)
