@@ -111,9 +111,14 @@ func TestProductionCaddyfile(t *testing.T) {
 	if len(policies) != 1 {
 		t.Fatalf("registry listener has %d TLS policies, want exactly 1 (no catch-all without client auth)", len(policies))
 	}
+	// mode require: the node registry verifies the chain against its ca
+	// (crgate refuses to start with mode require without one).
 	ca := dig[map[string]any](t, policies[0], "client_authentication")
-	if ca["mode"] != "require_and_verify" {
-		t.Errorf("registry client_authentication mode %v, want require_and_verify", ca["mode"])
+	if ca["mode"] != "require" {
+		t.Errorf("registry client_authentication mode %v, want require (the node registry verifies chains)", ca["mode"])
+	}
+	if got := dig[string](t, cfg, "apps", "node_registry", "ca_file"); got != "/etc/crgate/ca.crt" {
+		t.Errorf("node_registry ca_file %q, want /etc/crgate/ca.crt", got)
 	}
 	if v := fmt.Sprint(ca["verifiers"]); v != "[map[verifier:node_registry]]" {
 		t.Errorf("registry verifiers %s, want node_registry", v)

@@ -54,9 +54,13 @@ func TestRefusedCertificatesNeverReachRegistry(t *testing.T) {
 		alert12    string // the TLS alert the client receives under TLS 1.2
 		alert13    string // and under TLS 1.3
 	}{
+		// The repository's Caddyfile has client_auth mode require and the
+		// node registry verifies chains, so every refusal after the
+		// certificate arrives is the verifier's: "bad certificate" (the
+		// reason is in the metric and the audit event).
 		{"no-certificate", "", "handshake failure", "certificate required"},
-		{"untrusted-ca-even-if-registered", "foreign", "unknown certificate authority", "unknown certificate authority"},
-		{"expired", "expired", "expired certificate", "expired certificate"},
+		{"untrusted-ca-even-if-registered", "foreign", "bad certificate", "bad certificate"},
+		{"expired", "expired", "bad certificate", "bad certificate"},
 		{"revoked", "revoked", "bad certificate", "bad certificate"},
 		{"unregistered", "stranger", "bad certificate", "bad certificate"},
 		{"disabled", "charlie", "bad certificate", "bad certificate"},
@@ -86,7 +90,7 @@ func TestRefusedCertificatesNeverReachRegistry(t *testing.T) {
 	}
 	// The refusals are counted by reason on the metrics endpoint.
 	metrics := g.metrics(t)
-	for _, reason := range []string{"unregistered_certificate", "node_disabled", "certificate_revoked"} {
+	for _, reason := range []string{"unregistered_certificate", "node_disabled", "certificate_revoked", "unknown_ca", "certificate_expired", "wrong_key_usage"} {
 		if !strings.Contains(metrics, `crgate_node_handshakes_refused_total{reason="`+reason+`"}`) {
 			t.Errorf("metrics lack handshakes refused for %s", reason)
 		}

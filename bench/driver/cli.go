@@ -35,7 +35,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&workloads, "workloads", "", "comma-separated workloads (default: all)")
 	fs.BoolVar(&noPin, "no-pin", false, "do not pin processes to CPUs")
 	fs.IntVar(&o.CrgateGOMAXPROCS, "crgate-gomaxprocs", 0, "GOMAXPROCS for the crgate configurations only (0: the binary's own choice, at least 2); see docs/performance.md")
-	fs.BoolVar(&o.Profile, "profile", true, "after the trials, take a CPU profile of crgate under "+Headline+" (not counted)")
+	fs.BoolVar(&o.Profile, "profile", true, "after the trials, take a CPU profile of crgate (-profile-config) under a workload (-profile-workload; not counted)")
 	fs.StringVar(&o.ProfileWorkload, "profile-workload", "", "the workload the profile run measures (default "+Headline+")")
 	fs.StringVar(&o.ProfileConfig, "profile-config", "", "the configuration the profile run measures (default crgate)")
 	fs.StringVar(&o.OutDir, "out", "bench/out", "raw data `directory`")

@@ -61,8 +61,11 @@ const FHIRGuard = `fhir_guard {
 }`
 
 // caddyfile writes a proxy's configuration. Both shapes share the global
-// options, the listener and its mTLS policy, so the difference measured is
-// crgate's modules and the transport tuning, nothing else.
+// options, the listener and its TLS settings, so the difference measured
+// is crgate's modules and the transport tuning, nothing else. Both verify
+// the client's chain to the same CA: plain Caddy in crypto/tls
+// (require_and_verify, trust_pool), crgate in its node registry (ca, with
+// mode require), as the repository's Caddyfiles do.
 func caddyfile(p caddyParams) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tauto_https off\n", p.adminPort)
@@ -72,7 +75,7 @@ func caddyfile(p caddyParams) string {
 	}
 	b.WriteString("\t}\n")
 	if p.crgate {
-		fmt.Fprintf(&b, "\tnode_registry {\n\t\tclients %s\n\t\tcrl %s\n\t}\n", p.pki.clients(), p.pki.crl())
+		fmt.Fprintf(&b, "\tnode_registry {\n\t\tclients %s\n\t\tcrl %s\n\t\tca %s\n\t}\n", p.pki.clients(), p.pki.crl(), p.pki.ca())
 		if p.audit != "" {
 			fmt.Fprintf(&b, "\taudit {\n\t\tspool %s\n\t\tdurability %s\n\t\tsite crgate-bench\n", filepath.Join(p.auditDir, "spool"), p.audit)
 			fmt.Fprintf(&b, "\t\tsink file %s {\n\t\t\tcheckpoint_key %s\n\t\t}\n\t}\n",
@@ -82,9 +85,13 @@ func caddyfile(p caddyParams) string {
 	b.WriteString("}\n\n")
 	fmt.Fprintf(&b, "https://:%d {\n", p.port)
 	fmt.Fprintf(&b, "\ttls %s %s {\n\t\tprotocols tls1.2 tls1.3\n", p.pki.serverCert(), p.pki.serverKey())
-	fmt.Fprintf(&b, "\t\tclient_auth {\n\t\t\tmode require_and_verify\n\t\t\ttrust_pool file %s\n", p.pki.ca())
 	if p.crgate {
-		b.WriteString("\t\t\tverifier node_registry\n")
+		// As the repository's Caddyfiles: the node registry verifies the
+		// chain against its ca (once per certificate), crypto/tls only
+		// asks for the certificate and checks the client holds its key.
+		b.WriteString("\t\tclient_auth {\n\t\t\tmode require\n\t\t\tverifier node_registry\n")
+	} else {
+		fmt.Fprintf(&b, "\t\tclient_auth {\n\t\t\tmode require_and_verify\n\t\t\ttrust_pool file %s\n", p.pki.ca())
 	}
 	b.WriteString("\t\t}\n\t}\n")
 	// An explicit route: the order is the design's (audit outermost), not

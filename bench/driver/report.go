@@ -25,9 +25,10 @@ type Report struct {
 	Versions   [][2]string
 	Runs       []RunRecord
 	RSS        []RSSRecord
-	// Profile is the CPU profile of crgate under the headline workload, if
-	// one was taken.
-	Profile string
+	// Profile is the CPU profile taken after the trials, if one was, and
+	// ProfileWorkload and ProfileConfig what it measured.
+	Profile                        string
+	ProfileWorkload, ProfileConfig string
 }
 
 func median(xs []float64) float64 {
@@ -219,7 +220,7 @@ func (r *Report) Markdown() string {
 	}
 
 	if r.Profile != "" {
-		fmt.Fprintf(&b, "\nA CPU profile of crgate under %s (one extra run after the trials, not in the tables) is in `%s`; read it with `go tool pprof -top -cum bin/crgate %s`.\n", Headline, r.Profile, r.Profile)
+		fmt.Fprintf(&b, "\nA CPU profile of %s under %s (one extra run after the trials, not in the tables) is in `%s`; read it with `go tool pprof -top -cum bin/crgate %s`.\n", r.ProfileConfig, r.ProfileWorkload, r.Profile, r.Profile)
 	}
 
 	b.WriteString("\n## Summary lines\n\n```\n")

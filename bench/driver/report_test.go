@@ -95,3 +95,14 @@ func TestTargetsAndSummary(t *testing.T) {
 		}
 	}
 }
+
+// The report names the workload and configuration the profile measured,
+// not the headline's.
+func TestMarkdownNamesTheProfiledWorkload(t *testing.T) {
+	r := &Report{Configs: []string{ConfigCrgate}, Workloads: []string{"handshake-c16"},
+		Profile: "out/crgate.cpu.pprof", ProfileWorkload: "handshake-c16", ProfileConfig: "crgate@2"}
+	md := r.Markdown()
+	if !strings.Contains(md, "A CPU profile of crgate@2 under handshake-c16 ") {
+		t.Errorf("the profile line does not name crgate@2 and handshake-c16:\n%s", md)
+	}
+}

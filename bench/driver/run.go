@@ -56,9 +56,10 @@ type Options struct {
 	ProxyCPUs string
 	LoadCPUs  string
 
-	// Profile adds, after the trials, one unreported run of the headline
-	// workload through crgate with a CPU profile taken through Caddy's admin
-	// API (OutDir/crgate.cpu.pprof).
+	// Profile adds, after the trials, one unreported run of a workload
+	// (ProfileWorkload, default the headline) through a configuration
+	// (ProfileConfig, default crgate) with a CPU profile taken through
+	// Caddy's admin API (OutDir/crgate.cpu.pprof).
 	Profile bool
 	// ProfileWorkload and ProfileConfig choose what the profile run
 	// measures (defaults: the headline workload through crgate).
@@ -650,7 +651,7 @@ func clientTLS(p pkiPaths) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "localhost"}, nil
 }
 
-// profile runs the headline workload through a fresh crgate once more,
+// profile runs the profile workload through a fresh crgate once more,
 // not counted in the report, while Caddy's admin API takes a CPU profile
 // of it: the evidence for where crgate's time goes.
 func (d *driver) profile(ctx context.Context) error {
@@ -701,6 +702,6 @@ func (d *driver) profile(ctx context.Context) error {
 	if err := os.WriteFile(path, f.data, 0o644); err != nil {
 		return err
 	}
-	d.report.Profile = path
+	d.report.Profile, d.report.ProfileWorkload, d.report.ProfileConfig = path, wname, config
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c Config
 	var caFile, certFile, keyFile, bodyFile string
 	var marks bool
+	var cpuProfile string
 	hdr := &headerFlag{h: make(http.Header)}
 	fs.StringVar(&c.URL, "url", "", "target `URL` (http or https, loopback only)")
 	fs.StringVar(&caFile, "ca", "", "`PEM` file of the CA that signed the server certificate")
@@ -71,6 +73,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.IntVar(&c.Expect, "expect", 200, "the status that counts as success")
 	fs.BoolVar(&marks, "marks", false, `print "# measure start" and "# measure end" on stdout around the measured window`)
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this `file` (what a request costs the client)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -98,6 +101,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "crgate-load:", err)
+			return 1
+		}
+		defer stop()
+	}
 	res, err := Run(ctx, c)
 	if err != nil {
 		fmt.Fprintln(stderr, "crgate-load:", err)
@@ -111,6 +122,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s\n", line)
 	fmt.Fprint(stderr, res.Human())
 	return 0
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // clientTLS loads the roots and the client certificate; with neither, the

@@ -72,13 +72,11 @@ func (d *h1Doer) connect(ctx context.Context) error {
 		return err
 	}
 	if u.Scheme == "https" {
-		cfg := d.r.tls.Clone()
-		cfg.NextProtos = []string{"http/1.1"}
-		tc := tls.Client(conn, cfg)
-		hctx, cancel := context.WithTimeout(ctx, d.r.cfg.Timeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
+		tc := tls.Client(conn, d.r.tls)
+		// A deadline rather than HandshakeContext: with a cancellable
+		// context crypto/tls starts a goroutine per handshake to watch it.
+		_ = conn.SetDeadline(d.deadline(ctx))
+		if err := tc.Handshake(); err != nil {
 			conn.Close()
 			return err
 		}
@@ -99,11 +97,7 @@ func (d *h1Doer) do(ctx context.Context) (n int64, kind string) {
 			return 0, errKind(err)
 		}
 	}
-	deadline := time.Now().Add(d.r.cfg.Timeout)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(deadline) {
-		deadline = cd
-	}
-	_ = d.conn.SetDeadline(deadline)
+	_ = d.conn.SetDeadline(d.deadline(ctx))
 	if _, err := d.conn.Write(d.req); err != nil {
 		d.close()
 		return 0, errKind(err)
@@ -120,6 +114,15 @@ func (d *h1Doer) do(ctx context.Context) (n int64, kind string) {
 		return n, statusKind(status)
 	}
 	return n, ""
+}
+
+// deadline is the request's: Timeout from now, or the run's end if sooner.
+func (d *h1Doer) deadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(d.r.cfg.Timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(deadline) {
+		deadline = cd
+	}
+	return deadline
 }
 
 func (d *h1Doer) close() {

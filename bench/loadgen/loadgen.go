@@ -177,7 +177,7 @@ type doer interface {
 type runner struct {
 	cfg     Config
 	url     *url.URL
-	tls     *tls.Config
+	tls     *tls.Config // shared by every connection (pinned: pin.go)
 	dialer  *net.Dialer
 	doers   []doer         // one per worker
 	h2      []*http.Client // the HTTP/2 connections' clients
@@ -198,7 +198,10 @@ func newRunner(c Config, u *url.URL) *runner {
 	// No session cache: every new connection is a full handshake with the
 	// certificate, as it is for clients of a server that issues no tickets.
 	r.tls.ClientSessionCache = nil
+	r.tls = pinned(r.tls)
 	if !c.HTTP2 {
+		// One config for every connection: crypto/tls only reads it.
+		r.tls.NextProtos = []string{"http/1.1"}
 		req := r.h1Request()
 		for range c.Concurrency {
 			r.doers = append(r.doers, &h1Doer{r: r, req: req, oneShot: c.Handshake})

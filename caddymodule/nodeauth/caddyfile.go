@@ -23,6 +23,7 @@ func init() {
 //	node_registry {
 //		clients         <file>
 //		crl             <file> [<file>...]
+//		ca              <file>
 //		reload_interval <duration>
 //	}
 //
@@ -70,6 +71,17 @@ func (r *Registry) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			r.CRLFiles = append(r.CRLFiles, args...)
+		case "ca":
+			if r.CAFile != "" {
+				return d.Err("ca: given twice")
+			}
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			r.CAFile = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "reload_interval":
 			if r.ReloadInterval != 0 {
 				return d.Err("reload_interval: given twice")

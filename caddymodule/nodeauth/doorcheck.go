@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 )
 
 // checkClientAuthDoors refuses any HTTP server where some handshakes must
@@ -19,7 +20,13 @@ import (
 // stands between it and the node-authenticated routes. crgate wants the
 // handshake itself refused (and audited), so the server must not have that
 // second door.
-func checkClientAuthDoors(ctx caddy.Context) error {
+//
+// A policy closes the door with client_auth mode require_and_verify
+// (crypto/tls verifies the chain), or with mode require when the registry
+// verifies chains itself (node_registry ca) and a probe shows the policy's
+// handshakes really reach the node_registry verifier: mode require alone
+// accepts any certificate at all.
+func checkClientAuthDoors(ctx caddy.Context, reg *Registry) error {
 	appIface, err := ctx.AppIfConfigured("http")
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return nil
@@ -36,20 +43,45 @@ func checkClientAuthDoors(ctx caddy.Context) error {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	var probe func(*tls.Config) error
+	if reg.CAFile != "" {
+		if probe, err = reg.newProbe(); err != nil {
+			return fmt.Errorf("checking TLS client authentication: %w", err)
+		}
+	}
 	for _, name := range names {
-		if err := checkServerDoors(name, app.Servers[name]); err != nil {
+		if err := checkServerDoors(name, app.Servers[name], probe); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func checkServerDoors(name string, srv *caddyhttp.Server) error {
-	strict := -1
-	for i, cp := range srv.TLSConnPolicies {
-		if cp.TLSConfig != nil && cp.TLSConfig.ClientAuth == tls.RequireAndVerifyClientCert {
-			strict = i
-			break
+// checkServerDoors checks one server's policies. probe is nil when the
+// registry does not verify chains (no ca); otherwise it reports whether a
+// policy's handshakes reach the node_registry verifier.
+func checkServerDoors(name string, srv *caddyhttp.Server, probe func(*tls.Config) error) error {
+	// closed reports whether policy cp lets no handshake complete without
+	// a certificate whose chain someone verifies; why says why not.
+	closed := func(cp *caddytls.ConnectionPolicy) (ok bool, why string) {
+		if cp.TLSConfig == nil {
+			return false, "client_auth mode: none"
+		}
+		switch cp.TLSConfig.ClientAuth {
+		case tls.RequireAndVerifyClientCert:
+			return true, ""
+		case tls.RequireAnyClientCert:
+			if probe == nil {
+				return false, "client_auth mode: require, which leaves the chain to node_registry, and node_registry has no ca " +
+					"(Caddyfile: node_registry { ca <file> }; JSON: apps.node_registry.ca_file)"
+			}
+			if err := probe(cp.TLSConfig); err != nil {
+				return false, "client_auth mode: require, and a probe handshake did not reach the node_registry verifier (" + err.Error() + "); " +
+					"add `verifier node_registry` to its client_auth (JSON: client_authentication.verifiers)"
+			}
+			return true, ""
+		default:
+			return false, "client_auth mode: " + clientAuthMode(cp.TLSConfig.ClientAuth)
 		}
 	}
 	usesClientAuth := false
@@ -61,25 +93,30 @@ func checkServerDoors(name string, srv *caddyhttp.Server) error {
 	if !usesClientAuth {
 		return nil
 	}
+	strict := -1
+	var firstOpen int
+	var openWhy string
 	for i, cp := range srv.TLSConnPolicies {
-		if cp.TLSConfig != nil && cp.TLSConfig.ClientAuth == tls.RequireAndVerifyClientCert {
-			continue
+		ok, why := closed(cp)
+		switch {
+		case ok && strict < 0:
+			strict = i
+		case !ok && openWhy == "":
+			firstOpen, openWhy = i, why
 		}
-		mode := "none"
-		if cp.TLSConfig != nil {
-			mode = clientAuthMode(cp.TLSConfig.ClientAuth)
-		}
-		var also string
-		if strict >= 0 {
-			also = fmt.Sprintf(", while tls_connection_policies[%d] requires one", strict)
-		}
-		return fmt.Errorf("http server %q (listen %s): tls_connection_policies[%d] lets a handshake complete without a verified client certificate (client_auth mode: %s)%s; "+
-			"a client sending another server name would bypass node authentication. "+
-			"Give the mTLS site a host-less address (e.g. https://:443) so its policy is the server's only one, "+
-			"use client_auth mode require_and_verify, or move other sites to their own port",
-			name, strings.Join(srv.Listen, " "), i, mode, also)
 	}
-	return nil
+	if openWhy == "" {
+		return nil
+	}
+	var also string
+	if strict >= 0 {
+		also = fmt.Sprintf(", while tls_connection_policies[%d] requires one", strict)
+	}
+	return fmt.Errorf("http server %q (listen %s): tls_connection_policies[%d] lets a handshake complete without a verified client certificate (%s)%s; "+
+		"a client sending another server name would bypass node authentication. "+
+		"Give the mTLS site a host-less address (e.g. https://:443) so its policy is the server's only one, "+
+		"use client_auth mode require_and_verify (or mode require with node_registry's ca and verifier node_registry), or move other sites to their own port",
+		name, strings.Join(srv.Listen, " "), firstOpen, openWhy, also)
 }
 
 func clientAuthMode(ca tls.ClientAuthType) string {

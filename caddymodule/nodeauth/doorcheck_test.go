@@ -2,6 +2,7 @@ package nodeauth
 
 import (
 	"crypto/tls"
+	"errors"
 	"strings"
 	"testing"
 
@@ -13,25 +14,35 @@ func TestCheckServerDoors(t *testing.T) {
 	pol := func(ca tls.ClientAuthType) *caddytls.ConnectionPolicy {
 		return &caddytls.ConnectionPolicy{TLSConfig: &tls.Config{ClientAuth: ca}}
 	}
+	reached := func(*tls.Config) error { return nil }
+	missed := func(*tls.Config) error { return errors.New("probe accepted") }
 	tests := []struct {
 		name     string
 		policies []*caddytls.ConnectionPolicy
-		want     string // error substring; empty: accepted
+		probe    func(*tls.Config) error // nil: node_registry has no ca
+		want     string                  // error substring; empty: accepted
 	}{
-		{"ok/no-tls", nil, ""},
-		{"ok/tls-without-client-auth", []*caddytls.ConnectionPolicy{pol(tls.NoClientCert), pol(tls.NoClientCert)}, ""},
-		{"ok/only-strict", []*caddytls.ConnectionPolicy{pol(tls.RequireAndVerifyClientCert)}, ""},
-		{"ok/two-strict", []*caddytls.ConnectionPolicy{pol(tls.RequireAndVerifyClientCert), pol(tls.RequireAndVerifyClientCert)}, ""},
-		{"fail/adapter-catch-all", []*caddytls.ConnectionPolicy{pol(tls.RequireAndVerifyClientCert), pol(tls.NoClientCert)},
+		{"ok/no-tls", nil, nil, ""},
+		{"ok/tls-without-client-auth", []*caddytls.ConnectionPolicy{pol(tls.NoClientCert), pol(tls.NoClientCert)}, nil, ""},
+		{"ok/only-strict", []*caddytls.ConnectionPolicy{pol(tls.RequireAndVerifyClientCert)}, nil, ""},
+		{"ok/two-strict", []*caddytls.ConnectionPolicy{pol(tls.RequireAndVerifyClientCert), pol(tls.RequireAndVerifyClientCert)}, nil, ""},
+		{"ok/require-with-ca-and-verifier-reached", []*caddytls.ConnectionPolicy{pol(tls.RequireAnyClientCert)}, reached, ""},
+		{"ok/strict-and-require-with-ca", []*caddytls.ConnectionPolicy{pol(tls.RequireAndVerifyClientCert), pol(tls.RequireAnyClientCert)}, reached, ""},
+		{"fail/adapter-catch-all", []*caddytls.ConnectionPolicy{pol(tls.RequireAndVerifyClientCert), pol(tls.NoClientCert)}, nil,
 			"tls_connection_policies[1] lets a handshake complete without a verified client certificate (client_auth mode: none), while tls_connection_policies[0] requires one"},
-		{"fail/catch-all-first", []*caddytls.ConnectionPolicy{pol(tls.NoClientCert), pol(tls.RequireAndVerifyClientCert)}, "tls_connection_policies[0]"},
-		{"fail/verify-if-given", []*caddytls.ConnectionPolicy{pol(tls.VerifyClientCertIfGiven)}, "client_auth mode: verify_if_given"},
-		{"fail/require-unverified", []*caddytls.ConnectionPolicy{pol(tls.RequireAnyClientCert)}, "client_auth mode: require"},
-		{"fail/request", []*caddytls.ConnectionPolicy{pol(tls.RequestClientCert)}, "client_auth mode: request"},
+		{"fail/catch-all-first", []*caddytls.ConnectionPolicy{pol(tls.NoClientCert), pol(tls.RequireAndVerifyClientCert)}, nil, "tls_connection_policies[0]"},
+		{"fail/verify-if-given", []*caddytls.ConnectionPolicy{pol(tls.VerifyClientCertIfGiven)}, reached, "client_auth mode: verify_if_given"},
+		{"fail/require-without-ca", []*caddytls.ConnectionPolicy{pol(tls.RequireAnyClientCert)}, nil,
+			"client_auth mode: require, which leaves the chain to node_registry, and node_registry has no ca (Caddyfile: node_registry { ca <file> }; JSON: apps.node_registry.ca_file)"},
+		{"fail/require-with-ca-verifier-not-reached", []*caddytls.ConnectionPolicy{pol(tls.RequireAnyClientCert)}, missed,
+			"a probe handshake did not reach the node_registry verifier (probe accepted); add `verifier node_registry`"},
+		{"fail/require-with-ca-beside-catch-all", []*caddytls.ConnectionPolicy{pol(tls.RequireAnyClientCert), pol(tls.NoClientCert)}, reached,
+			"tls_connection_policies[1] lets a handshake complete without a verified client certificate (client_auth mode: none), while tls_connection_policies[0] requires one"},
+		{"fail/request", []*caddytls.ConnectionPolicy{pol(tls.RequestClientCert)}, nil, "client_auth mode: request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkServerDoors("srv0", &caddyhttp.Server{Listen: []string{":9443"}, TLSConnPolicies: tt.policies})
+			err := checkServerDoors("srv0", &caddyhttp.Server{Listen: []string{":9443"}, TLSConnPolicies: tt.policies}, tt.probe)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

@@ -12,6 +12,11 @@ const (
 	reasonNotYetValid       = "certificate_not_yet_valid"
 	reasonRevoked           = "certificate_revoked"
 	reasonRevocationUnknown = "revocation_unverifiable"
+	// The registry's own chain verification (node_registry ca), labelled
+	// as handshake_audit labels crypto/tls's.
+	reasonUnknownCA          = "unknown_ca"
+	reasonWrongKeyUsage      = "wrong_key_usage"
+	reasonInvalidCertificate = "invalid_certificate"
 )
 
 // module is the name refusals carry.

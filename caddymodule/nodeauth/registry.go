@@ -46,12 +46,25 @@ type Registry struct {
 	// error log and the last good registry stays in force. Default: 1s.
 	ReloadInterval caddy.Duration `json:"reload_interval,omitempty"`
 
+	// CAFile is a PEM file of the CA certificates that issue node
+	// certificates. With it, the registry verifies each registered
+	// certificate's chain itself (once per certificate and reload, then
+	// from a cache; see chain.go), and the TLS policy may use client_auth
+	// mode require, which skips crypto/tls's own chain verification on
+	// every handshake. Without it (the default), the registry relies on
+	// the chain crypto/tls verified, and the policy must use mode
+	// require_and_verify; crgate refuses to start otherwise. Reloaded
+	// with the clients file.
+	CAFile string `json:"ca_file,omitempty"`
+
 	state  *atomic.Pointer[registryState]
 	logger *zap.Logger
 	ctx    caddy.Context
 	stamps map[string]fileStamp
 	stop   chan struct{}
 	done   chan struct{}
+	// probe is the door check's probe certificate (probe.go), if any.
+	probe *atomic.Pointer[[]byte]
 }
 
 // registryState is one consistent generation of the registry; requests see
@@ -60,6 +73,11 @@ type registryState struct {
 	nodes      *nodeTable
 	crls       *revocationSet
 	generation uint64
+	// roots are the ca file's certificates; nil without ca_file, when
+	// crypto/tls must have verified the chain (require_and_verify).
+	roots *x509.CertPool
+	// chains caches verified chains per registered certificate (chain.go).
+	chains chainSlots
 }
 
 const defaultReloadInterval = caddy.Duration(time.Second)
@@ -80,6 +98,7 @@ func (r *Registry) Provision(ctx caddy.Context) error {
 	r.ctx = ctx
 	r.logger = ctx.Logger()
 	r.state = new(atomic.Pointer[registryState])
+	r.probe = new(atomic.Pointer[[]byte])
 	if r.ReloadInterval == 0 {
 		r.ReloadInterval = defaultReloadInterval
 	}
@@ -110,7 +129,7 @@ func (r *Registry) Validate() error {
 // Start refuses TLS configurations that would let a handshake bypass client
 // authentication, then starts watching the files.
 func (r *Registry) Start() error {
-	if err := checkClientAuthDoors(r.ctx); err != nil {
+	if err := checkClientAuthDoors(r.ctx, r); err != nil {
 		return err
 	}
 	r.stop = make(chan struct{})
@@ -130,20 +149,45 @@ func (r *Registry) Stop() error {
 }
 
 // identify maps a client certificate to its registered node, checking
-// status, validity and revocation against the current generation. It is
-// the one decision behind both the handshake verifier and node_auth, so a
-// disabled or revoked node is refused on new, resumed and already-open
-// connections alike.
+// status, validity, chain and revocation against the current generation.
+// It is the one decision behind both the handshake verifier and
+// node_auth, so a disabled or revoked node is refused on new, resumed and
+// already-open connections alike. certs are the presented certificates,
+// chains what crypto/tls verified (none under client_auth mode require).
 func (r *Registry) identify(certs []*x509.Certificate, chains [][]*x509.Certificate) (*registeredNode, *published, *gate.Refusal) {
 	if len(certs) == 0 {
 		return nil, nil, refuse(reasonNoCertificate, "the client presented no certificate")
 	}
-	if len(chains) == 0 || len(chains[0]) == 0 {
-		return nil, nil, refuse(reasonUnverifiedChain, "the certificate chain was not verified; the TLS policy must use client_auth mode require_and_verify")
+	return r.decide(certs[0].Raw, func() ([]*x509.Certificate, error) { return certs, nil }, chains)
+}
+
+// identifyRaw is identify for the handshake verifier, which gets the
+// presented certificates as DER: they are parsed only when no verified
+// chain is cached for the leaf.
+func (r *Registry) identifyRaw(rawCerts [][]byte, chains [][]*x509.Certificate) (*registeredNode, *published, *gate.Refusal) {
+	if len(rawCerts) == 0 {
+		return nil, nil, refuse(reasonNoCertificate, "the client presented no certificate")
 	}
-	leaf := certs[0]
+	return r.decide(rawCerts[0], func() ([]*x509.Certificate, error) {
+		certs := make([]*x509.Certificate, len(rawCerts))
+		for i, der := range rawCerts {
+			c, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, err
+			}
+			certs[i] = c
+		}
+		return certs, nil
+	}, chains)
+}
+
+// decide is identify's decision for the leaf whose DER is leafRaw.
+func (r *Registry) decide(leafRaw []byte, parse func() ([]*x509.Certificate, error), chains [][]*x509.Certificate) (*registeredNode, *published, *gate.Refusal) {
 	st := r.state.Load()
-	fp := certfp.Of(leaf.Raw)
+	if st.roots == nil && (len(chains) == 0 || len(chains[0]) == 0) {
+		return nil, nil, refuse(reasonUnverifiedChain, "the certificate chain was not verified; the TLS policy must use client_auth mode require_and_verify, or node_registry must have a ca to verify it")
+	}
+	fp := certfp.Of(leafRaw)
 	rn := st.nodes.byFingerprint[fp]
 	if rn == nil {
 		return nil, nil, refuse(reasonUnregistered, "certificate "+fp.String()+" is not registered")
@@ -152,6 +196,22 @@ func (r *Registry) identify(certs []*x509.Certificate, chains [][]*x509.Certific
 		return nil, nil, refuse(reasonDisabled, "node "+rn.node.ID+" is disabled")
 	}
 	t := now()
+	var chain []*x509.Certificate // leaf first
+	if st.roots != nil {
+		// The registry's own verification against its ca, whatever
+		// crypto/tls did: with a ca, it is the one that counts.
+		c, reason, detail := st.verifiedLeaf(fp, parse, t)
+		if reason == "" {
+			reason, detail = chainValidAt(c, t)
+		}
+		if reason != "" {
+			return nil, nil, refuse(reason, "node "+rn.node.ID+": "+detail)
+		}
+		chain = c
+	} else {
+		chain = chains[0]
+	}
+	leaf := chain[0]
 	if t.Before(leaf.NotBefore) {
 		return nil, nil, refuse(reasonNotYetValid, "certificate of node "+rn.node.ID+" is not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
@@ -159,8 +219,8 @@ func (r *Registry) identify(certs []*x509.Certificate, chains [][]*x509.Certific
 		return nil, nil, refuse(reasonExpired, "certificate of node "+rn.node.ID+" expired "+leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	var issuer *x509.Certificate
-	if len(chains[0]) > 1 {
-		issuer = chains[0][1]
+	if len(chain) > 1 {
+		issuer = chain[1]
 	}
 	revoked, err := st.crls.revoked(leaf, issuer)
 	if err != nil {

@@ -58,7 +58,7 @@ func readStamped(path string) ([]byte, fileStamp, error) {
 // load reads and validates every file into a new generation. Errors name
 // the config field and the file.
 func (r *Registry) load(generation uint64) (*registryState, map[string]fileStamp, error) {
-	stamps := make(map[string]fileStamp, 1+len(r.CRLFiles))
+	stamps := make(map[string]fileStamp, 2+len(r.CRLFiles))
 	data, stamp, err := readStamped(r.ClientsFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clients_file: %w", err)
@@ -81,7 +81,28 @@ func (r *Registry) load(generation uint64) (*registryState, map[string]fileStamp
 		}
 		lists = append(lists, rl)
 	}
-	return &registryState{nodes: nodes, crls: newRevocationSet(lists), generation: generation}, stamps, nil
+	st := &registryState{nodes: nodes, crls: newRevocationSet(lists), generation: generation}
+	if r.CAFile != "" {
+		data, stamp, err := readStamped(r.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ca_file: %w", err)
+		}
+		stamps[r.CAFile] = stamp
+		if st.roots, err = parseCAFile(data); err != nil {
+			return nil, nil, fmt.Errorf("ca_file %s: %w", r.CAFile, err)
+		}
+		st.chains = newChainSlots(nodes)
+	}
+	return st, stamps, nil
+}
+
+// files are the registry's watched files.
+func (r *Registry) files() []string {
+	files := append([]string{r.ClientsFile}, r.CRLFiles...)
+	if r.CAFile != "" {
+		files = append(files, r.CAFile)
+	}
+	return files
 }
 
 func (r *Registry) logLoaded(st *registryState, msg string) {
@@ -97,7 +118,8 @@ func (r *Registry) logLoaded(st *registryState, msg string) {
 		zap.Uint64("generation", st.generation),
 		zap.Int("nodes", len(st.nodes.byID)),
 		zap.Int("active", active),
-		zap.Int("crls", len(r.CRLFiles)))
+		zap.Int("crls", len(r.CRLFiles)),
+		zap.Bool("verifies_chains", st.roots != nil))
 	if len(st.nodes.unknownFields) > 0 {
 		r.logger.Warn("clients file has fields crgate does not use; check for typos",
 			zap.Strings("fields", st.nodes.unknownFields))
@@ -152,8 +174,9 @@ func (r *Registry) watch() {
 // currentStamps stats every file; a missing file gets a zero stamp, which
 // differs from any loaded one and so triggers a (failing, logged) load.
 func (r *Registry) currentStamps() map[string]fileStamp {
-	out := make(map[string]fileStamp, 1+len(r.CRLFiles))
-	for _, path := range append([]string{r.ClientsFile}, r.CRLFiles...) {
+	files := r.files()
+	out := make(map[string]fileStamp, len(files))
+	for _, path := range files {
 		if fi, err := os.Stat(path); err == nil {
 			out[path] = stampOf(fi)
 		} else {

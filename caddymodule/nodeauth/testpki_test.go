@@ -53,18 +53,23 @@ func newTestCA(t *testing.T, cn string) *testCA {
 // issue makes a client certificate valid from notBefore to notAfter.
 func (ca *testCA) issue(t *testing.T, cn string, notBefore, notAfter time.Time) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	serialCounter++
-	tmpl := &x509.Certificate{
+	return ca.issueTemplate(t, &x509.Certificate{
 		SerialNumber: big.NewInt(serialCounter),
 		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+// issueTemplate signs tmpl (with a fresh key) as ca.
+func (ca *testCA) issueTemplate(t *testing.T, tmpl *x509.Certificate) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -75,6 +80,11 @@ func (ca *testCA) issue(t *testing.T, cn string, notBefore, notAfter time.Time) 
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// pem is ca's certificate as a PEM file's contents.
+func (ca *testCA) pem() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
 }
 
 func (ca *testCA) issueValid(t *testing.T, cn string) *x509.Certificate {

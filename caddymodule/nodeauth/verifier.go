@@ -16,10 +16,28 @@ func init() {
 }
 
 // Verifier refuses, during the TLS handshake, a client certificate that is
-// not registered, belongs to a disabled node, is revoked or is outside its
-// validity. It runs after Caddy's chain verification (so the TLS policy's
-// client_auth mode must be require_and_verify) and, because Caddy calls
-// verifiers from VerifyConnection, on resumed sessions too.
+// not registered, belongs to a disabled node, is revoked, is outside its
+// validity or (with node_registry's ca) does not chain to the ca. Caddy
+// calls verifiers from VerifyConnection, so it runs on resumed sessions
+// too.
+//
+// Who verifies the chain depends on node_registry:
+//   - without a ca, crypto/tls does, and the TLS policy's client_auth mode
+//     must be require_and_verify (the verifier refuses a certificate
+//     without a verified chain);
+//   - with a ca, the registry does (once per registered certificate, then
+//     from its cache), and mode require lets crypto/tls skip its own
+//     verification of every presented chain.
+//
+// Either way the client proves it holds the certificate's key: crypto/tls
+// checks the client's CertificateVerify signature with the presented
+// leaf's public key in every client_auth mode that asks for a certificate
+// (Go 1.26: serverHandshakeStateTLS13.readClientCertificate and, for TLS
+// 1.2, serverHandshakeState.doFullHandshake call verifyHandshakeSignature
+// with c.peerCertificates[0].PublicKey whatever ClientAuth is; a failure
+// ends the handshake with decrypt_error). Under TLS 1.3 VerifyConnection
+// runs before that check, so the verifier may accept a certificate whose
+// key the client then fails to prove: the handshake still fails.
 //
 // Caddyfile, inside a tls block's client_auth:
 //
@@ -68,20 +86,12 @@ func registryApp(ctx caddy.Context) (*Registry, error) {
 
 // VerifyClientCertificate implements caddytls.ClientCertificateVerifier.
 func (v *Verifier) VerifyClientCertificate(rawCerts [][]byte, chains [][]*x509.Certificate) error {
-	var leaf []*x509.Certificate
-	switch {
-	case len(chains) > 0 && len(chains[0]) > 0:
-		leaf = chains[0][:1]
-	case len(rawCerts) > 0:
-		// No verified chain (a policy mode other than require_and_verify):
-		// parse the leaf only so the refusal says which certificate.
-		if c, err := x509.ParseCertificate(rawCerts[0]); err == nil {
-			leaf = []*x509.Certificate{c}
-		}
-	}
-	_, _, ref := v.registry.identify(leaf, chains)
+	_, _, ref := v.registry.identifyRaw(rawCerts, chains)
 	if ref == nil {
 		return nil
+	}
+	if v.registry.isProbe(rawCerts) {
+		return ref
 	}
 	handshakesRefused.WithLabelValues(ref.Reason).Inc()
 	if ce := v.logger.Check(zap.DebugLevel, "handshake refused"); ce != nil {
