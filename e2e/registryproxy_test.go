@@ -196,3 +196,71 @@ func TestRegistryProxyUpstreamDown(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryProxyAbortedResponseIsAuditedAsFailed: when the registry
+// breaks a response off after its head, the node must not receive it as
+// whole (the gateway aborts the connection instead of ending the body),
+// and the audit event says the request failed even though 200 was sent.
+func TestRegistryProxyAbortedResponseIsAuditedAsFailed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	const partial = `{"resourceType":"Patient","id":"p-0`
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for { // the request head
+					line, err := br.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n%s", partial)
+			}()
+		}
+	}()
+	g := startGateway(t, gatewayOptions{env: map[string]string{"CRGATE_UPSTREAM": ln.Addr().String()}})
+
+	const reqID = "aborted-response-1"
+	cfg := g.tlsConfig(t, "alpha")
+	cfg.NextProtos = []string{"http/1.1"}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", g.addr(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /fhir/Patient/p-0001 HTTP/1.1\r\nHost: localhost:%d\r\nX-Request-Id: %s\r\n\r\n", g.port, reqID)
+	// The head may or may not have left the gateway's buffer before the
+	// abort; either way the node must not read a complete response.
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodGet}); err == nil {
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Fatalf("the node read a complete %d response (%d bytes %q) although the registry broke it off", resp.StatusCode, len(body), body)
+		}
+	}
+
+	var ev *auditEvent
+	waitFor(t, "the aborted request's audit event", 20*time.Second, func() bool {
+		for _, e := range requestEvents(auditEvents(t, g.auditFile())) {
+			if e.requestID() == reqID {
+				ev = &e
+				return true
+			}
+		}
+		return false
+	})
+	if ev.Outcome != "8" || !strings.Contains(ev.OutcomeDesc, "aborted") {
+		t.Errorf("audit event outcome %q %q, want 8 (serious failure) saying the response was aborted; event: %s", ev.Outcome, ev.OutcomeDesc, ev.raw)
+	}
+}

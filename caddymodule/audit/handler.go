@@ -182,8 +182,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	defer func() {
 		// A panic further in still completes the record and is panicked
 		// again: Caddy turns a panic into a 500, and net/http aborts the
-		// connection on http.ErrAbortHandler, which reverse_proxy panics
-		// with on purpose when the upstream's body fails mid-response.
+		// connection on http.ErrAbortHandler, which registry_proxy and
+		// reverse_proxy panic with on purpose when the upstream's body
+		// fails mid-response.
 		if p := recover(); p != nil {
 			if recording {
 				cause := errHandlerPanic
