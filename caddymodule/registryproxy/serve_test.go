@@ -278,6 +278,40 @@ func TestUpstreamFailures(t *testing.T) {
 			t.Fatalf("got %v, want 502", err)
 		}
 	})
+	// While it waits for an answer the proxy looks every clientCheckEvery
+	// whether the client is still there; an answer slower than that, or
+	// a head that stalls after its first bytes, must still get through.
+	t.Run("ok/answer-slower-than-the-client-checks", func(t *testing.T) {
+		u := newUpstream(t, func(w *bufio.Writer, r *http.Request) {
+			time.Sleep(3 * clientCheckEvery)
+			ok(w, r)
+		})
+		p := newProxy(t, u.ln.Addr().String(), nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w, err := serve(p, request("GET", "/fhir/Patient/1", nil).WithContext(ctx))
+		if err != nil || w.Code != http.StatusOK || w.Body.String() != `{"resourceType":"Bundle"}` {
+			t.Fatalf("got %d %q, %v; want the upstream's 200", w.Code, w.Body.String(), err)
+		}
+		if n := p.pool.idleCount(); n != 1 {
+			t.Errorf("idle connections %d, want the connection back in the pool", n)
+		}
+	})
+	t.Run("ok/head-stalls-after-its-first-line", func(t *testing.T) {
+		u := newUpstream(t, func(w *bufio.Writer, r *http.Request) {
+			w.WriteString("HTTP/1.1 200 OK\r\n")
+			w.Flush()
+			time.Sleep(3 * clientCheckEvery)
+			w.WriteString("Content-Length: 2\r\n\r\n{}")
+		})
+		p := newProxy(t, u.ln.Addr().String(), nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w, err := serve(p, request("GET", "/fhir/Patient/1", nil).WithContext(ctx))
+		if err != nil || w.Code != http.StatusOK || w.Body.String() != "{}" {
+			t.Fatalf("got %d %q, %v; want the upstream's 200 (the head has the whole response_header_timeout)", w.Code, w.Body.String(), err)
+		}
+	})
 	t.Run("fail/silent-upstream-times-out", func(t *testing.T) {
 		u := newUpstream(t, func(*bufio.Writer, *http.Request) { time.Sleep(2 * time.Second) })
 		p := newProxy(t, u.ln.Addr().String(), func(p *Proxy) { p.ResponseHeaderTimeout = caddy.Duration(200 * time.Millisecond) })
@@ -298,14 +332,22 @@ func TestUpstreamFailures(t *testing.T) {
 		serve(p, request("GET", "/fhir/Patient/1", nil))
 	})
 	t.Run("fail/client-gone", func(t *testing.T) {
-		u := newUpstream(t, func(*bufio.Writer, *http.Request) { time.Sleep(time.Second) })
-		p := newProxy(t, u.ln.Addr().String(), nil)
+		// The upstream does not answer within the test: the wait must end
+		// because the client went away, not at response_header_timeout.
+		release := make(chan struct{})
+		u := newUpstream(t, func(*bufio.Writer, *http.Request) { <-release })
+		defer close(release)
+		p := newProxy(t, u.ln.Addr().String(), func(p *Proxy) { p.ResponseHeaderTimeout = caddy.Duration(5 * time.Second) })
 		r := request("GET", "/fhir/Patient/1", nil)
 		ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
 		defer cancel()
+		start := time.Now()
 		_, err := serve(p, r.WithContext(ctx))
 		if statusOf(err) != 499 {
 			t.Fatalf("got %v, want 499", err)
+		}
+		if waited := time.Since(start); waited >= 2*time.Second {
+			t.Fatalf("waited %v for an upstream whose client was gone after 100ms: the proxy did not notice", waited)
 		}
 		if n := p.pool.idleCount(); n != 0 {
 			t.Errorf("the abandoned connection went back to the pool")
