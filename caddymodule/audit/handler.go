@@ -232,7 +232,10 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 		}
 	}
 	if n, ok := gate.NodeFrom(r); ok {
-		rec.NodeID, rec.NodeName, rec.NodeFingerprint = n.ID, n.Name, n.Fingerprint.String()
+		rec.NodeID, rec.NodeName, rec.NodeFingerprint = n.ID, n.Name, n.FingerprintText
+		if rec.NodeFingerprint == "" {
+			rec.NodeFingerprint = n.Fingerprint.String()
+		}
 	}
 	if in, ok := gate.InteractionFrom(r); ok {
 		rec.FHIR = *in

@@ -74,6 +74,18 @@ type registeredNode struct {
 type published struct {
 	node     *gate.Node
 	fpHeader []string
+	// placeholders are the values node_auth sets, in placeholderKeys'
+	// order, boxed once: an interface holding a string allocates when made.
+	placeholders [len(placeholderKeys)]any
+}
+
+// placeholderKeys are the placeholders node_auth sets for a request.
+var placeholderKeys = [...]string{
+	"http.auth.node.id",
+	"http.auth.node.name",
+	"http.auth.node.scopes",
+	"http.auth.node.fingerprint",
+	"http.auth.user.id", // the node id, for Caddy's access log
 }
 
 // nodeTable is a parsed, validated clients file.
@@ -177,8 +189,12 @@ func validateEntry(c clientEntry) (*registeredNode, []certfp.Fingerprint, error)
 	}
 	for _, fp := range fps {
 		n := *tmpl
-		n.Fingerprint = fp
-		rn.byCert[fp] = &published{node: &n, fpHeader: []string{fp.String()}}
+		n.Fingerprint, n.FingerprintText = fp, fp.String()
+		rn.byCert[fp] = &published{
+			node:         &n,
+			fpHeader:     []string{n.FingerprintText},
+			placeholders: [...]any{n.ID, n.Name, rn.scopes, n.FingerprintText, n.ID},
+		}
 	}
 	rn.upstream = newUpstreamHeaders(tmpl)
 	rn.requests = nodeRequests.WithLabelValues(c.ID)

@@ -71,9 +71,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	var rn *registeredNode
 	var pub *published
-	ref := refuse(reasonNoCertificate, "the connection is not TLS")
+	var ref *gate.Refusal
 	if r.TLS != nil {
 		rn, pub, ref = h.registry.identify(r.TLS.PeerCertificates, r.TLS.VerifiedChains)
+	} else {
+		ref = refuse(reasonNoCertificate, "the connection is not TLS")
 	}
 	if ref != nil {
 		requestsRefused.WithLabelValues(ref.Reason).Inc()
@@ -84,11 +86,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	rn.upstream.set(r.Header, pub.fpHeader)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.node.id", pub.node.ID)
-		repl.Set("http.auth.node.name", pub.node.Name)
-		repl.Set("http.auth.node.scopes", rn.scopes)
-		repl.Set("http.auth.node.fingerprint", pub.fpHeader[0])
-		repl.Set("http.auth.user.id", pub.node.ID)
+		for i, k := range placeholderKeys {
+			repl.Set(k, pub.placeholders[i])
+		}
 	}
 	gate.SetNode(r, pub.node)
 	rn.requests.Inc()

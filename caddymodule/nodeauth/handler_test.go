@@ -109,7 +109,8 @@ func TestHandler(t *testing.T) {
 					t.Errorf("upstream %s = %q, want exactly [%q]", k, got, v)
 				}
 			}
-			if node == nil || node.ID != "good" || !node.Scopes.Allows("Patient", "search") {
+			if node == nil || node.ID != "good" || !node.Scopes.Allows("Patient", "search") ||
+				node.Fingerprint != certfp.Of(good.Raw) || node.FingerprintText != fp {
 				t.Fatalf("node in request = %+v", node)
 			}
 			for key, v := range map[string]string{

@@ -27,6 +27,9 @@ type Node struct {
 	ScopeList []string
 	// Fingerprint is the SHA-256 fingerprint of the certificate presented.
 	Fingerprint certfp.Fingerprint
+	// FingerprintText is Fingerprint.String(), made once when the node is
+	// registered rather than on every request that records it.
+	FingerprintText string
 }
 
 // nodeVar is the request variable under which node_auth publishes the node.
