@@ -127,10 +127,12 @@ func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry
 		return nil, replayable, p.upstreamErr(r, "write", err)
 	}
 	c.lr.n = maxResponseHead
-	if err := awaitAnswer(c, r.Context(), deadline); err != nil {
-		return nil, replayable && closedBeforeAnswer(err), p.upstreamErr(r, "read_header", err)
-	}
 	for range max1xx {
+		// Before each head: an interim 1xx answer may be followed by a
+		// long wait for the final one.
+		if err := awaitAnswer(c, r.Context(), deadline); err != nil {
+			return nil, replayable && closedBeforeAnswer(err), p.upstreamErr(r, "read_header", err)
+		}
 		resp, err = http.ReadResponse(c.br, r)
 		if err != nil {
 			return nil, replayable && c.br.Buffered() == 0 && closedBeforeAnswer(err), p.upstreamErr(r, "read_header", err)

@@ -331,28 +331,41 @@ func TestUpstreamFailures(t *testing.T) {
 		}()
 		serve(p, request("GET", "/fhir/Patient/1", nil))
 	})
-	t.Run("fail/client-gone", func(t *testing.T) {
-		// The upstream does not answer within the test: the wait must end
-		// because the client went away, not at response_header_timeout.
-		release := make(chan struct{})
-		u := newUpstream(t, func(*bufio.Writer, *http.Request) { <-release })
-		defer close(release)
-		p := newProxy(t, u.ln.Addr().String(), func(p *Proxy) { p.ResponseHeaderTimeout = caddy.Duration(5 * time.Second) })
-		r := request("GET", "/fhir/Patient/1", nil)
-		ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		_, err := serve(p, r.WithContext(ctx))
-		if statusOf(err) != 499 {
-			t.Fatalf("got %v, want 499", err)
-		}
-		if waited := time.Since(start); waited >= 2*time.Second {
-			t.Fatalf("waited %v for an upstream whose client was gone after 100ms: the proxy did not notice", waited)
-		}
-		if n := p.pool.idleCount(); n != 0 {
-			t.Errorf("the abandoned connection went back to the pool")
-		}
-	})
+	// The upstream does not answer within the test (or only with an
+	// interim 103): the wait must end because the client went away, not
+	// at response_header_timeout.
+	for _, tc := range []struct {
+		name  string
+		first string
+	}{
+		{"fail/client-gone", ""},
+		{"fail/client-gone-after-an-interim-answer", "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			u := newUpstream(t, func(w *bufio.Writer, _ *http.Request) {
+				w.WriteString(tc.first)
+				w.Flush()
+				<-release
+			})
+			defer close(release)
+			p := newProxy(t, u.ln.Addr().String(), func(p *Proxy) { p.ResponseHeaderTimeout = caddy.Duration(5 * time.Second) })
+			r := request("GET", "/fhir/Patient/1", nil)
+			ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := serve(p, r.WithContext(ctx))
+			if statusOf(err) != 499 {
+				t.Fatalf("got %v, want 499", err)
+			}
+			if waited := time.Since(start); waited >= 2*time.Second {
+				t.Fatalf("waited %v for an upstream whose client was gone after 100ms: the proxy did not notice", waited)
+			}
+			if n := p.pool.idleCount(); n != 0 {
+				t.Errorf("the abandoned connection went back to the pool")
+			}
+		})
+	}
 }
 
 func TestRefusals(t *testing.T) {
