@@ -24,6 +24,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var configs, workloads, loadBin, results string
 	var noPin bool
 	fs.StringVar(&o.CrgateBin, "crgate", "bin/crgate", "crgate `binary`")
+	fs.StringVar(&o.BaselineBin, "baseline", "", "a second crgate `binary` (e.g. main's build) for the configurations named NAME~base, e.g. -configs crgate,crgate~base: a change against what it changes, in the same run")
 	fs.StringVar(&o.SimBin, "sim", "bin/registry-sim", "registry simulator `binary`")
 	fs.StringVar(&loadBin, "load", "bin/crgate-load", "load generator `binary`")
 	fs.StringVar(&o.NginxBin, "nginx", "auto", "nginx `binary`; auto looks in PATH and /usr/sbin, none leaves nginx out")
@@ -31,7 +32,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up per run")
 	fs.DurationVar(&o.Duration, "duration", 1500*time.Millisecond, "measured duration per run")
 	fs.Int64Var(&o.Requests, "requests", 500_000, "at most this many measured requests per run")
-	fs.StringVar(&configs, "configs", "", "comma-separated configurations (default: all available of direct, caddy, nginx, crgate, crgate-sync; opt-in: caddy-tuned, crgate-reverse-proxy, crgate-noaudit); NAME@N runs a Go proxy with GOMAXPROCS=N, e.g. caddy@1,crgate@2")
+	fs.StringVar(&configs, "configs", "", "comma-separated configurations (default: all available of direct, caddy, nginx, crgate, crgate-sync; opt-in: caddy-tuned, crgate-reverse-proxy, crgate-noaudit); NAME@N runs a Go proxy with GOMAXPROCS=N, e.g. caddy@1,crgate@2; NAME~base runs it from the -baseline binary")
 	fs.StringVar(&workloads, "workloads", "", "comma-separated workloads (default: all)")
 	fs.BoolVar(&noPin, "no-pin", false, "do not pin processes to CPUs")
 	fs.IntVar(&o.CrgateGOMAXPROCS, "crgate-gomaxprocs", 0, "GOMAXPROCS for the crgate configurations only (0: the binary's own choice, at least 2); see docs/performance.md")

@@ -103,29 +103,69 @@ func TestCaddyConfigurationsShareTheDoor(t *testing.T) {
 	}
 }
 
-func TestSplitProcs(t *testing.T) {
+func TestParseConfig(t *testing.T) {
 	tests := []struct {
-		name, base string
-		procs      int
-		ok         bool
+		name string
+		want configName
+		ok   bool
 	}{
-		{"crgate", "crgate", 0, true},
-		{"caddy@1", "caddy", 1, true},
-		{"crgate-sync@4", "crgate-sync", 4, true},
-		{"crgate@0", "", 0, false},
-		{"crgate@", "", 0, false},
-		{"crgate@x", "", 0, false},
-		{"crgate@65", "", 0, false},
-		{"crgate@-1", "", 0, false},
+		{"crgate", configName{config: "crgate"}, true},
+		{"caddy@1", configName{config: "caddy", procs: 1}, true},
+		{"crgate-sync@4", configName{config: "crgate-sync", procs: 4}, true},
+		{"crgate~base", configName{config: "crgate", baseline: true}, true},
+		{"crgate-sync~base@2", configName{config: "crgate-sync", procs: 2, baseline: true}, true},
+		{"crgate@0", configName{}, false},
+		{"crgate@", configName{}, false},
+		{"crgate@x", configName{}, false},
+		{"crgate@65", configName{}, false},
+		{"crgate@-1", configName{}, false},
+		{"crgate@2~base", configName{}, false},
+		{"crgate~base~base", configName{}, false},
+		{"crgate~other", configName{}, false},
+		{"~base", configName{}, false},
+		{"@2", configName{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			base, procs, err := splitProcs(tt.name)
+			got, err := parseConfig(tt.name)
 			if (err == nil) != tt.ok {
-				t.Fatalf("splitProcs(%q): err %v, want ok=%v", tt.name, err, tt.ok)
+				t.Fatalf("parseConfig(%q): err %v, want ok=%v", tt.name, err, tt.ok)
 			}
-			if base != tt.base || procs != tt.procs {
-				t.Errorf("splitProcs(%q) = %q, %d; want %q, %d", tt.name, base, procs, tt.base, tt.procs)
+			if got != tt.want {
+				t.Errorf("parseConfig(%q) = %+v; want %+v", tt.name, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPickConfigs(t *testing.T) {
+	modules := map[string]bool{"http.handlers.audit": true, "audit": true}
+	tests := []struct {
+		name     string
+		configs  []string
+		baseline string
+		want     string // error substring; "" for none
+	}{
+		{"ok/baseline", []string{"crgate", "crgate~base", "crgate-sync~base@1"}, "/old/crgate", ""},
+		{"ok/procs", []string{"caddy@1", "crgate@2"}, "", ""},
+		{"fail/baseline-without-binary", []string{"crgate", "crgate~base"}, "", "needs -baseline"},
+		{"fail/nginx-from-baseline", []string{"nginx~base"}, "/old/crgate", "only the Go proxies"},
+		{"fail/direct-with-procs", []string{"direct@2"}, "", "only the Go proxies"},
+		{"fail/unknown", []string{"crgate-turbo"}, "", "not available"},
+		{"fail/twice", []string{"crgate", "crgate"}, "", "listed twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &driver{o: Options{Configs: tt.configs, BaselineBin: tt.baseline, NginxBin: "/usr/sbin/nginx"}, modules: modules}
+			got, err := d.pickConfigs()
+			if tt.want == "" {
+				if err != nil || strings.Join(got, ",") != strings.Join(tt.configs, ",") {
+					t.Fatalf("pickConfigs = %v, %v; want %v", got, err, tt.configs)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("pickConfigs error %v, want one saying %q", err, tt.want)
 			}
 		})
 	}

@@ -91,6 +91,9 @@ func versions(ctx context.Context, o Options) [][2]string {
 	}
 	v = append(v, [2]string{"harness commit", commit})
 	v = append(v, [2]string{"crgate binary", binaryRevision(o.CrgateBin)})
+	if o.BaselineBin != "" {
+		v = append(v, [2]string{"baseline binary (the ~base configurations)", o.BaselineBin + ": " + binaryRevision(o.BaselineBin)})
+	}
 	v = append(v, [2]string{"crgate (Caddy)", firstLine(run(o.CrgateBin, "version"))})
 	v = append(v, [2]string{"Go (driver)", runtime.Version()})
 	if o.NginxBin != "" {

@@ -239,8 +239,9 @@ func nanIfDirect(config string, x float64) float64 {
 }
 
 func (r *Report) ratioIf(config, base, workload string, f func(RunRecord) float64) float64 {
-	// Against crgate only its variants (sync, default transport) compare.
-	variant := base != ConfigCrgate || strings.HasPrefix(config, ConfigCrgate+"-")
+	// Against crgate only its variants compare: sync, default transport,
+	// other numbers of Ps, the baseline build.
+	variant := base != ConfigCrgate || strings.HasPrefix(config, ConfigCrgate)
 	if config == base || !r.has(base) || !variant {
 		return math.NaN()
 	}

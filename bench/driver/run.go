@@ -29,7 +29,13 @@ import (
 // Options configure a benchmark run.
 type Options struct {
 	CrgateBin string
-	SimBin    string
+	// BaselineBin is a second crgate binary (another commit's, e.g.
+	// main's) that runs the configurations named with the ~base suffix
+	// (crgate~base, caddy~base@1…), so a change is measured against what
+	// it changes in the same run: alternated with the rest in every trial
+	// and compared by same-trial ratios. It must have the same modules.
+	BaselineBin string
+	SimBin      string
 	// NginxBin is nginx; empty leaves the nginx configuration out.
 	NginxBin string
 	// LoadCmd is the load generator's argv prefix (crgate-load, or a test
@@ -237,15 +243,25 @@ func (d *driver) pickConfigs() ([]string, error) {
 	all = append(all, ConfigCaddyTuned, ConfigCrgateReverseProxy, ConfigCrgateNoAudit)
 	var picked []string
 	for _, c := range d.o.Configs {
-		base, procs, err := splitProcs(c)
+		n, err := parseConfig(c)
 		if err != nil {
 			return nil, err
 		}
-		if !slices.Contains(all, base) {
+		if !slices.Contains(all, n.config) {
 			return nil, fmt.Errorf("configuration %q is not available here (have %s)", c, strings.Join(all, ", "))
 		}
-		if procs > 0 && (base == ConfigDirect || base == ConfigNginx) {
+		goProxy := n.config != ConfigDirect && n.config != ConfigNginx
+		if n.procs > 0 && !goProxy {
 			return nil, fmt.Errorf("configuration %q: only the Go proxies take @GOMAXPROCS", c)
+		}
+		if n.baseline && !goProxy {
+			return nil, fmt.Errorf("configuration %q: only the Go proxies run from the -baseline binary", c)
+		}
+		if n.baseline && d.o.BaselineBin == "" {
+			return nil, fmt.Errorf("configuration %q: ~base needs -baseline, the binary to compare with", c)
+		}
+		if slices.Contains(picked, c) {
+			return nil, fmt.Errorf("configuration %q is listed twice", c)
 		}
 		picked = append(picked, c)
 	}
@@ -308,7 +324,8 @@ type server struct {
 }
 
 func (d *driver) startServer(ctx context.Context, name string, trial int) (*server, error) {
-	config, procs, _ := splitProcs(name)
+	n, _ := parseConfig(name)
+	config, procs := n.config, n.procs
 	if config == ConfigDirect {
 		return &server{config: config, base: "http://" + d.simAddr}, nil
 	}
@@ -353,7 +370,11 @@ func (d *driver) startServer(ctx context.Context, name string, trial int) (*serv
 		if err := writeConfig(conf, filepath.Join(d.o.OutDir, name+".Caddyfile"), caddyfile(p)); err != nil {
 			return nil, err
 		}
-		argv = []string{d.o.CrgateBin, "run", "--config", conf, "--adapter", "caddyfile"}
+		bin := d.o.CrgateBin
+		if n.baseline {
+			bin = d.o.BaselineBin
+		}
+		argv = []string{bin, "run", "--config", conf, "--adapter", "caddyfile"}
 	}
 	var env []string
 	switch {
@@ -374,20 +395,34 @@ func (d *driver) startServer(ctx context.Context, name string, trial int) (*serv
 	return s, nil
 }
 
-// splitProcs splits a configuration name such as "crgate@2" into the
-// configuration and the GOMAXPROCS its process runs with (0: the binary's
-// own choice), so one run can set the same proxy side by side with
-// different numbers of Ps.
-func splitProcs(name string) (string, int, error) {
-	base, n, found := strings.Cut(name, "@")
-	if !found {
-		return name, 0, nil
+// configName is a configuration name taken apart: "crgate-sync~base@2"
+// is crgate-sync, run from the -baseline binary with GOMAXPROCS=2. @N sets
+// the same proxy side by side with different numbers of Ps (0: the
+// binary's own choice); ~base sets it side by side with another build.
+type configName struct {
+	config   string
+	procs    int
+	baseline bool
+}
+
+// baselineSuffix marks a configuration run from the -baseline binary.
+const baselineSuffix = "~base"
+
+func parseConfig(name string) (configName, error) {
+	rest, n, found := strings.Cut(name, "@")
+	var c configName
+	if found {
+		procs, err := strconv.Atoi(n)
+		if err != nil || procs < 1 || procs > 64 {
+			return configName{}, fmt.Errorf("configuration %q: GOMAXPROCS after @ must be 1..64", name)
+		}
+		c.procs = procs
 	}
-	procs, err := strconv.Atoi(n)
-	if err != nil || procs < 1 || procs > 64 {
-		return "", 0, fmt.Errorf("configuration %q: GOMAXPROCS after @ must be 1..64", name)
+	c.config, c.baseline = strings.CutSuffix(rest, baselineSuffix)
+	if c.config == "" || strings.ContainsAny(c.config, "~@") {
+		return configName{}, fmt.Errorf("configuration %q: want NAME, NAME%s, NAME@N or NAME%s@N", name, baselineSuffix, baselineSuffix)
 	}
-	return base, procs, nil
+	return c, nil
 }
 
 // crgateConfig reports whether a configuration runs crgate's modules.

@@ -120,6 +120,70 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestSmokeBaseline runs a configuration from a -baseline binary beside the
+// same configuration from -crgate, as a change is compared with main: the
+// ~base configuration must start from the baseline binary, be measured,
+// and get its same-trial ratio against crgate.
+func TestSmokeBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts crgate and the simulator")
+	}
+	tmp := t.TempDir()
+	crgate := binary(t, "CRGATE_BIN", "./cmd/crgate", tmp)
+	sim := binary(t, "REGISTRY_SIM_BIN", "./examples/registry-sim", tmp)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(asLoadgen, "1")
+	// The baseline is crgate behind a script that notes each start, so the
+	// test can tell which binary the ~base configuration ran from.
+	marker := filepath.Join(tmp, "baseline-started")
+	baseline := filepath.Join(tmp, "baseline-crgate")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >> %q\nexec %q \"$@\"\n", marker, crgate)
+	if err := os.WriteFile(baseline, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, results := filepath.Join(tmp, "out"), filepath.Join(tmp, "results.md")
+	args := []string{
+		"-crgate", crgate, "-baseline", baseline, "-sim", sim, "-load", self, "-nginx", "none",
+		"-configs", "crgate,crgate~base", "-workloads", Headline, "-profile=false",
+		"-trials", "1", "-warmup", "50ms", "-duration", "200ms", "-requests", "300",
+		"-out", out, "-results", results,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("crgate-bench exited %d\nstderr:\n%s", code, stderr.String())
+	}
+	if started := readFile(t, marker); strings.Count(started, "run --config") != 1 {
+		t.Errorf("the baseline binary started %q; want one run of the ~base configuration", started)
+	}
+	md := readFile(t, results)
+	for _, c := range []string{"crgate", "crgate~base"} {
+		if !hasLinePrefix(md, fmt.Sprintf("config=%s workload=%s rps=", c, Headline)) {
+			t.Errorf("no summary line for %s in:\n%s", c, md)
+		}
+	}
+	// In the workload's table (the first with a crgate~base row) the last
+	// cell is req/s ÷ crgate: a number for the baseline.
+	row := ""
+	for _, l := range strings.Split(md, "\n") {
+		if strings.HasPrefix(l, "| crgate~base |") {
+			row = l
+			break
+		}
+	}
+	cells := strings.Split(strings.Trim(row, "| "), "|")
+	if last := strings.TrimSpace(cells[len(cells)-1]); row == "" || last == "–" || last == "" {
+		t.Errorf("the crgate~base row has no ratio against crgate: %q", row)
+	}
+	if !strings.Contains(md, "baseline binary") {
+		t.Error("the report does not name the baseline binary")
+	}
+}
+
 func parseRun(t *testing.T, line string) RunRecord {
 	t.Helper()
 	var rec RunRecord
