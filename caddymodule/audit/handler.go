@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -58,7 +59,13 @@ type Handler struct {
 
 	app    *App
 	logger *zap.Logger
+	// lastUpstream is the last upstream's URL, kept so that the URL is not
+	// made again for every request (there is one upstream per route).
+	lastUpstream atomic.Pointer[upstreamURL]
 }
+
+// upstreamURL is the events' name for the upstream at hostport.
+type upstreamURL struct{ hostport, url string }
 
 const defaultMaxSearchBody = 4096
 
@@ -246,7 +253,7 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 	if rec.Upstream == "" {
 		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 			if hp, ok := repl.GetString("http.reverse_proxy.upstream.hostport"); ok && hp != "" {
-				rec.Upstream = "http://" + hp
+				rec.Upstream = h.upstreamURL(hp)
 			}
 		}
 	}
@@ -258,6 +265,16 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 		return
 	}
 	recordedRequest.Inc()
+}
+
+// upstreamURL is http://hostport, made once per upstream.
+func (h *Handler) upstreamURL(hostport string) string {
+	if u := h.lastUpstream.Load(); u != nil && u.hostport == hostport {
+		return u.url
+	}
+	u := &upstreamURL{hostport: hostport, url: "http://" + hostport}
+	h.lastUpstream.Store(u)
+	return u.url
 }
 
 // classify reads the request as fhir_guard would, for routes without one,

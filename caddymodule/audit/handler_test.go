@@ -466,3 +466,12 @@ func TestHandlerPanicsAreRecordedAndRepanicked(t *testing.T) {
 		})
 	}
 }
+
+func TestUpstreamURL(t *testing.T) {
+	h := &Handler{}
+	for _, hp := range []string{"127.0.0.1:3000", "127.0.0.1:3000", "10.0.0.5:8080", "127.0.0.1:3000"} {
+		if got, want := h.upstreamURL(hp), "http://"+hp; got != want {
+			t.Fatalf("upstreamURL(%q) = %q, want %q", hp, got, want)
+		}
+	}
+}

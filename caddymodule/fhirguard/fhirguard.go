@@ -164,14 +164,20 @@ func (g *Guard) judge(r *http.Request, node *gate.Node) (string, string, *fhirre
 	if err != nil {
 		return "", "", nil, pathRefusal(err)
 	}
-	in := new(fhirreq.Interaction)
+	// One allocation for the interaction (published, so it outlives the
+	// call) and the judged request that points at it.
+	j := new(struct {
+		in fhirreq.Interaction
+		q  judged
+	})
+	in := &j.in
 	*in = fhirreq.Classify(r.Method, canonical, rawQuery, g.Bases)
 	gate.SetInteraction(r, in)
-	q := judged{method: r.Method, path: canonical, query: rawQuery, in: in}
-	if ref := g.judgeInteraction(r, &q, r.Header.Get("If-None-Exist") != ""); ref != nil {
+	j.q = judged{method: r.Method, path: canonical, query: rawQuery, in: in}
+	if ref := g.judgeInteraction(r, &j.q, r.Header.Get("If-None-Exist") != ""); ref != nil {
 		return "", "", in, ref
 	}
-	if ref := g.judgeBody(r, &q); ref != nil {
+	if ref := g.judgeBody(r, &j.q); ref != nil {
 		return "", "", in, ref
 	}
 	return canonical, rawQuery, in, nil

@@ -28,6 +28,7 @@ type upstreamConn struct {
 	bw        *bufio.Writer
 	idleSince time.Time
 	probe     prober
+	body      upstreamBody // the response being relayed
 }
 
 func newUpstreamConn(nc net.Conn) *upstreamConn {

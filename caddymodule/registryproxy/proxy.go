@@ -86,9 +86,12 @@ type Proxy struct {
 	// Default 2m; past it the request fails with 504.
 	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
 
-	addr   string // host:port
-	pool   *pool
-	logger *zap.Logger
+	addr string // host:port
+	// addrValue is addr boxed once for the placeholder: an interface made
+	// from a string allocates.
+	addrValue any
+	pool      *pool
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -114,7 +117,7 @@ func (p *Proxy) setup() error {
 	if err != nil {
 		return fmt.Errorf("registry_proxy: upstream: %w", err)
 	}
-	p.addr = addr
+	p.addr, p.addrValue = addr, addr
 	if p.MaxIdleConns == 0 {
 		p.MaxIdleConns = defaultMaxIdleConns
 	}

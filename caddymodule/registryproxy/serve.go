@@ -44,7 +44,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		return p.refuse(http.StatusBadRequest, "invalid_target", "the request target cannot be forwarded as it is")
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(upstreamPlaceholder, p.addr)
+		repl.Set(upstreamPlaceholder, p.addrValue)
 	}
 
 	bp := heads.Get().(*[]byte)
@@ -201,7 +201,10 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *upstreamConn, r
 		p.release(c, resp)
 		return nil
 	}
-	src := &upstreamBody{r: resp.Body}
+	// The connection carries one exchange at a time, so its own
+	// upstreamBody serves, rather than one allocated per response.
+	c.body = upstreamBody{r: resp.Body}
+	src := &c.body
 	// A ResponseWriter that reads from src itself (Go's, Caddy's and
 	// audit's do) leaves the buffer unused.
 	bp := copyBufs.Get().(*[]byte)
@@ -209,6 +212,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *upstreamConn, r
 	copyBufs.Put(bp)
 	if err == nil && src.err == nil {
 		_ = resp.Body.Close()
+		c.body = upstreamBody{}
 		p.release(c, resp)
 		return nil
 	}
