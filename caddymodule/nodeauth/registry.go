@@ -16,7 +16,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/crgate/crgate/internal/certfp"
 	"github.com/crgate/crgate/internal/gate"
 )
 
@@ -78,6 +77,9 @@ type registryState struct {
 	roots *x509.CertPool
 	// chains caches verified chains per registered certificate (chain.go).
 	chains chainSlots
+	// known maps registered certificates' DER to their fingerprints
+	// (fingerprints.go).
+	known knownDER
 }
 
 const defaultReloadInterval = caddy.Duration(time.Second)
@@ -187,10 +189,13 @@ func (r *Registry) decide(leafRaw []byte, parse func() ([]*x509.Certificate, err
 	if st.roots == nil && (len(chains) == 0 || len(chains[0]) == 0) {
 		return nil, nil, refuse(reasonUnverifiedChain, "the certificate chain was not verified; the TLS policy must use client_auth mode require_and_verify, or node_registry must have a ca to verify it")
 	}
-	fp := certfp.Of(leafRaw)
+	fp, known := st.known.fingerprint(leafRaw)
 	rn := st.nodes.byFingerprint[fp]
 	if rn == nil {
 		return nil, nil, refuse(reasonUnregistered, "certificate "+fp.String()+" is not registered")
+	}
+	if !known {
+		st.known.remember(leafRaw, fp)
 	}
 	if !rn.active {
 		return nil, nil, refuse(reasonDisabled, "node "+rn.node.ID+" is disabled")
