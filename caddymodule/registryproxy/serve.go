@@ -29,10 +29,6 @@ const max1xx = 8
 // cannot read it itself.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// aLongTimeAgo is a deadline that has passed: setting it wakes a blocked
-// read or write at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // ServeHTTP forwards the request to the upstream and relays the response.
 // It is the end of the route: next is never called.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
@@ -130,7 +126,7 @@ func (p *Proxy) exchange(c *upstreamConn, r *http.Request, head []byte, mayRetry
 	for range max1xx {
 		// Before each head: an interim 1xx answer may be followed by a
 		// long wait for the final one.
-		if err := awaitAnswer(c, r.Context(), deadline); err != nil {
+		if err := awaitAnswer(r.Context(), c, deadline); err != nil {
 			return nil, replayable && closedBeforeAnswer(err), p.upstreamErr(r, "read_header", err)
 		}
 		resp, err = http.ReadResponse(c.br, r)
@@ -163,7 +159,7 @@ const clientCheckEvery = 50 * time.Millisecond
 // rather than registering a context.AfterFunc: with the request context
 // net/http and Caddy make, that registration and its removal cost ~2.5 %
 // of a proxied search's CPU, and nearly every answer comes sooner.
-func awaitAnswer(c *upstreamConn, ctx context.Context, deadline time.Time) error {
+func awaitAnswer(ctx context.Context, c *upstreamConn, deadline time.Time) error {
 	if c.br.Buffered() > 0 {
 		return nil
 	}
