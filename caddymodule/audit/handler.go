@@ -59,9 +59,11 @@ type Handler struct {
 
 	app    *App
 	logger *zap.Logger
-	// lastUpstream is the last upstream's URL, kept so that the URL is not
-	// made again for every request (there is one upstream per route).
-	lastUpstream atomic.Pointer[upstreamURL]
+	// lastUpstream holds the last upstream's *upstreamURL, kept so that the
+	// URL is not made again for every request (there is one upstream per
+	// route). An atomic.Value, not an atomic.Pointer, which must not be
+	// copied: CaddyModule has a value receiver, as Caddy's modules do.
+	lastUpstream atomic.Value
 }
 
 // upstreamURL is the events' name for the upstream at hostport.
@@ -269,7 +271,7 @@ func (h *Handler) complete(r *http.Request, rw *statusRecorder, rec *auditrec.Re
 
 // upstreamURL is http://hostport, made once per upstream.
 func (h *Handler) upstreamURL(hostport string) string {
-	if u := h.lastUpstream.Load(); u != nil && u.hostport == hostport {
+	if u, _ := h.lastUpstream.Load().(*upstreamURL); u != nil && u.hostport == hostport {
 		return u.url
 	}
 	u := &upstreamURL{hostport: hostport, url: "http://" + hostport}
