@@ -46,6 +46,21 @@ func binary(t *testing.T, env, pkg, dir string) string {
 	return out
 }
 
+// smokeSetup gives a smoke run its directory, the crgate and simulator
+// binaries, and this test binary as the load generator.
+func smokeSetup(t *testing.T) (tmp, crgate, sim, load string) {
+	t.Helper()
+	tmp = t.TempDir()
+	crgate = binary(t, "CRGATE_BIN", "./cmd/crgate", tmp)
+	sim = binary(t, "REGISTRY_SIM_BIN", "./examples/registry-sim", tmp)
+	load, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(asLoadgen, "1")
+	return tmp, crgate, sim, load
+}
+
 // TestSmoke runs `make bench` in miniature (one trial, a fraction of a
 // second per run) so the harness cannot rot: every configuration starts,
 // every workload runs through it without a failed request, and the report
@@ -55,14 +70,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts crgate, nginx and the simulator")
 	}
-	tmp := t.TempDir()
-	crgate := binary(t, "CRGATE_BIN", "./cmd/crgate", tmp)
-	sim := binary(t, "REGISTRY_SIM_BIN", "./examples/registry-sim", tmp)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(asLoadgen, "1")
+	tmp, crgate, sim, self := smokeSetup(t)
 	out, results := filepath.Join(tmp, "out"), filepath.Join(tmp, "results.md")
 	args := []string{
 		"-crgate", crgate, "-sim", sim, "-load", self,
@@ -128,14 +136,7 @@ func TestSmokeBaseline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts crgate and the simulator")
 	}
-	tmp := t.TempDir()
-	crgate := binary(t, "CRGATE_BIN", "./cmd/crgate", tmp)
-	sim := binary(t, "REGISTRY_SIM_BIN", "./examples/registry-sim", tmp)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(asLoadgen, "1")
+	tmp, crgate, sim, self := smokeSetup(t)
 	// The baseline is crgate behind a script that notes each start, so the
 	// test can tell which binary the ~base configuration ran from.
 	marker := filepath.Join(tmp, "baseline-started")
