@@ -61,6 +61,32 @@ func smokeSetup(t *testing.T) (tmp, crgate, sim, load string) {
 	return tmp, crgate, sim, load
 }
 
+// runSmoke runs crgate-bench with args, one short trial, its raw data and
+// report under tmp; it fails the test unless the run succeeds. It returns
+// what was printed, the raw data directory and the report's path.
+func runSmoke(t *testing.T, tmp string, args ...string) (stdout, out, results string) {
+	t.Helper()
+	out, results = filepath.Join(tmp, "out"), filepath.Join(tmp, "results.md")
+	args = append(args, "-trials", "1", "-warmup", "50ms", "-duration", "200ms", "-requests", "300",
+		"-out", out, "-results", results)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var so, se bytes.Buffer
+	if code := Main(ctx, args, &so, &se); code != 0 {
+		t.Fatalf("crgate-bench exited %d\nstderr:\n%s\nloadgen.log:\n%s", code, se.String(), tryRead(filepath.Join(out, "loadgen.log")))
+	}
+	return so.String(), out, results
+}
+
+// tryRead is a file's content, or why it could not be read.
+func tryRead(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
+}
+
 // TestSmoke runs `make bench` in miniature (one trial, a fraction of a
 // second per run) so the harness cannot rot: every configuration starts,
 // every workload runs through it without a failed request, and the report
@@ -71,25 +97,14 @@ func TestSmoke(t *testing.T) {
 		t.Skip("starts crgate, nginx and the simulator")
 	}
 	tmp, crgate, sim, self := smokeSetup(t)
-	out, results := filepath.Join(tmp, "out"), filepath.Join(tmp, "results.md")
-	args := []string{
-		"-crgate", crgate, "-sim", sim, "-load", self,
-		"-trials", "1", "-warmup", "50ms", "-duration", "200ms", "-requests", "300",
-		"-out", out, "-results", results,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
-		t.Fatalf("crgate-bench exited %d\nstderr:\n%s\nloadgen.log:\n%s", code, stderr.String(), readFile(t, filepath.Join(out, "loadgen.log")))
-	}
+	stdout, out, results := runSmoke(t, tmp, "-crgate", crgate, "-sim", sim, "-load", self)
 
 	configs := []string{ConfigDirect, ConfigCaddy, ConfigCrgate}
 	if findNginx() != "" {
 		configs = append(configs, ConfigNginx)
 	}
 	md := readFile(t, results)
-	if md != stdout.String() {
+	if md != stdout {
 		t.Error("results file differs from what was printed")
 	}
 	for _, c := range configs {
@@ -145,19 +160,8 @@ func TestSmokeBaseline(t *testing.T) {
 	if err := os.WriteFile(baseline, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, results := filepath.Join(tmp, "out"), filepath.Join(tmp, "results.md")
-	args := []string{
-		"-crgate", crgate, "-baseline", baseline, "-sim", sim, "-load", self, "-nginx", "none",
-		"-configs", "crgate,crgate~base", "-workloads", Headline, "-profile=false",
-		"-trials", "1", "-warmup", "50ms", "-duration", "200ms", "-requests", "300",
-		"-out", out, "-results", results,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
-		t.Fatalf("crgate-bench exited %d\nstderr:\n%s", code, stderr.String())
-	}
+	_, _, results := runSmoke(t, tmp, "-crgate", crgate, "-baseline", baseline, "-sim", sim, "-load", self, "-nginx", "none",
+		"-configs", "crgate,crgate~base", "-workloads", Headline, "-profile=false")
 	if started := readFile(t, marker); strings.Count(started, "run --config") != 1 {
 		t.Errorf("the baseline binary started %q; want one run of the ~base configuration", started)
 	}
