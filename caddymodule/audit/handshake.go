@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,10 +44,11 @@ func init() {
 //	}
 //
 // It completes each accepted connection's handshake itself, in a
-// goroutine per connection under a deadline, and hands only handshaken
-// *tls.Conn values (unwrapped: net/http type-asserts *tls.Conn for HTTP/2
-// and r.TLS) to the server, whose own Handshake call is then a no-op. A
-// slow or idle client holds only its own goroutine.
+// goroutine per connection in flight (reused: handshake_workers.go) under
+// a deadline, and hands only handshaken *tls.Conn values (unwrapped:
+// net/http type-asserts *tls.Conn for HTTP/2 and r.TLS) to the server,
+// whose own Handshake call is then a no-op. A slow or idle client holds
+// only its own goroutine.
 type HandshakeAudit struct {
 	// HandshakeTimeout bounds a client's handshake (default 10s). A client
 	// that has not finished by then is recorded (reason handshake_timeout)
@@ -90,6 +92,7 @@ func (ha *HandshakeAudit) WrapListener(ln net.Listener) net.Listener {
 		Listener: ln,
 		ha:       ha,
 		ready:    make(chan net.Conn),
+		work:     make(chan *tls.Conn),
 		closed:   make(chan struct{}),
 		pending:  map[net.Conn]struct{}{},
 	}
@@ -102,12 +105,16 @@ type handshakeListener struct {
 	net.Listener
 	ha        *HandshakeAudit
 	ready     chan net.Conn
+	work      chan *tls.Conn // to a worker waiting for a connection (dispatch)
 	closed    chan struct{}
 	closeOnce sync.Once
 	acceptErr error // set before closed is closed by acceptLoop
 
 	mu      sync.Mutex
 	pending map[net.Conn]struct{} // accepted, not yet handed to Accept
+
+	idleWorkers    atomic.Int64 // handshake workers waiting on work
+	workersStarted atomic.Int64 // handshake worker goroutines started
 }
 
 func (l *handshakeListener) acceptLoop() {
@@ -137,7 +144,7 @@ func (l *handshakeListener) acceptLoop() {
 		l.mu.Lock()
 		l.pending[tc] = struct{}{}
 		l.mu.Unlock()
-		go l.handshake(tc)
+		l.dispatch(tc)
 	}
 }
 
