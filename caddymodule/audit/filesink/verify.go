@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"slices"
+
+	"github.com/crgate/crgate/internal/filelock"
 )
 
 // Problem is one place where a chain is broken.
@@ -46,8 +48,9 @@ const maxProblems = 100
 // Verify checks audit files written by the file sink: each line in the
 // canonical form, each hash its line's, each prev the previous line's
 // hash, seqs without gaps (across files, which it orders by their first
-// seq), no partial last line, rotated files ending with their sealing
-// checkpoint, and — when key is given — every checkpoint's MAC.
+// seq), no partial last line (unless a running gateway holds the active
+// file's lock: the line is being written), rotated files ending with
+// their sealing checkpoint, and — when key is given — every checkpoint's MAC.
 func Verify(files []string, key []byte) (*Report, error) {
 	type fileStart struct {
 		path string
@@ -138,7 +141,13 @@ func (v *verifier) file(path string, last bool) error {
 		}
 		n++
 		if raw[len(raw)-1] != '\n' {
-			v.problem(path, n, "truncated: the last line is incomplete (no newline)")
+			if held, _ := filelock.Held(path); last && held {
+				// A running gateway is appending: the line was read
+				// before its write ended.
+				v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf("%s:%d: a running gateway is writing this file; the line was still being written and is not checked", path, n))
+			} else {
+				v.problem(path, n, "truncated: the last line is incomplete (no newline)")
+			}
 			break
 		}
 		v.line(path, n, raw[:len(raw)-1])

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crgate/crgate/caddymodule/audit/auditsink"
+	"github.com/crgate/crgate/internal/filelock"
 )
 
 type writerConfig struct {
@@ -78,6 +79,10 @@ func (w *writer) open() error {
 	if err != nil {
 		return fmt.Errorf("opening audit file: %w", err)
 	}
+	if err := lockActive(f); err != nil {
+		f.Close()
+		return err
+	}
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		return fmt.Errorf("audit file mode: %w", err)
@@ -111,6 +116,21 @@ func (w *writer) open() error {
 			return fmt.Errorf("the last line of the audit chain does not parse (refusing to continue a broken chain; move the file aside): %w", err)
 		}
 		w.seq, w.prev = l.Seq, []byte(l.Hash)
+	}
+	return nil
+}
+
+// lockActive locks the active file for as long as it is open: a second
+// gateway appending its own chain to it, or cutting off the line this one
+// is writing as if a crash had torn it, would break the chain; and
+// `crgate audit verify` tells from the lock that the file is live, so that
+// a last line still being written is not reported as truncation.
+func lockActive(f *os.File) error {
+	if err := filelock.TryLock(f); err != nil {
+		if errors.Is(err, filelock.ErrLocked) {
+			return fmt.Errorf("audit file %s is in use by another process (another gateway writing it?): %w", f.Name(), err)
+		}
+		return err
 	}
 	return nil
 }
@@ -293,6 +313,10 @@ func (w *writer) rotate(t time.Time) error {
 	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_EXCL|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("rotating %s: %w", w.path, err)
+	}
+	if err := lockActive(f); err != nil {
+		f.Close()
+		return fmt.Errorf("rotating: %w", err)
 	}
 	d, err := os.Open(filepath.Dir(w.path))
 	if err == nil {
