@@ -141,7 +141,7 @@ func (s *spool) gc() {
 	}
 	for ; n > 0; n-- {
 		seg := s.segs[0]
-		if err := os.Remove(seg.path); err != nil {
+		if err := s.retireLocked(seg); err != nil {
 			s.logger.Warn("removing a delivered audit spool segment", zap.String("path", seg.path), zap.Error(err))
 			break
 		}

@@ -21,6 +21,8 @@ type reader struct {
 	positioned bool
 	segNum     uint64
 	f          *os.File
+	src        segmentSource // f, bounded by what is written
+	openNum    uint64        // the segment f is, counted in spool.reading
 	fr         frameReader
 	// slab holds the records read, one buffer for a whole batch instead of
 	// a copy per record. read reuses it only when told that nothing read
@@ -48,15 +50,14 @@ func (r *reader) read(out []spooled, max int, after uint64, reuse bool) ([]spool
 	}
 	max += len(out)
 	for len(out) < max {
-		path, limit, next, ok := r.locate(after)
+		path, limit, next, ok, err := r.locate(after)
+		if err != nil {
+			return out, err
+		}
 		if !ok {
 			return out, nil
 		}
-		if r.f == nil {
-			if err := r.open(path); err != nil {
-				return out, err
-			}
-		}
+		r.src.limit = limit
 		for r.fr.off < limit && len(out) < max {
 			kind, seq, _, rec, err := r.fr.next()
 			if err != nil {
@@ -83,9 +84,10 @@ func (r *reader) read(out []spooled, max int, after uint64, reuse bool) ([]spool
 	return out, nil
 }
 
-// locate returns the reader's segment (moving past deleted ones), how far
-// it is written, and the next segment's number (0 if it is the last).
-func (r *reader) locate(after uint64) (path string, limit int64, next uint64, ok bool) {
+// locate returns the reader's segment (moving past deleted ones), opened,
+// how far it is written, and the next segment's number (0 if it is the
+// last).
+func (r *reader) locate(after uint64) (path string, limit int64, next uint64, ok bool, err error) {
 	s := r.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,7 +99,7 @@ func (r *reader) locate(after uint64) (path string, limit int64, next uint64, ok
 			}
 		}
 		if !r.positioned {
-			return "", 0, 0, false
+			return "", 0, 0, false, nil
 		}
 	}
 	for i, seg := range s.segs {
@@ -106,15 +108,25 @@ func (r *reader) locate(after uint64) (path string, limit int64, next uint64, ok
 		}
 		if seg.num > r.segNum {
 			// Ours was deleted (every sink had passed it).
-			r.close()
+			r.closeLocked()
 			r.segNum = seg.num
 		}
 		if i+1 < len(s.segs) {
 			next = s.segs[i+1].num
 		}
-		return seg.path, seg.size, next, true
+		if r.f == nil {
+			if err := r.open(seg.path); err != nil {
+				return "", 0, 0, false, err
+			}
+			// While a reader has a segment open its file is not recycled
+			// (retireLocked): new frames written into it would show through
+			// this descriptor below the limit read here.
+			s.reading[seg.num]++
+			r.openNum = seg.num
+		}
+		return seg.path, seg.size, next, true, nil
 	}
-	return "", 0, 0, false
+	return "", 0, 0, false, nil
 }
 
 func (r *reader) open(path string) error {
@@ -122,18 +134,46 @@ func (r *reader) open(path string) error {
 	if err != nil {
 		return fmt.Errorf("opening audit spool segment: %w", err)
 	}
-	if _, err := f.Seek(segHeaderLen, io.SeekStart); err != nil {
-		f.Close()
-		return fmt.Errorf("opening audit spool segment: %w", err)
-	}
 	r.f = f
-	r.fr = frameReader{r: bufio.NewReaderSize(f, 256<<10), off: segHeaderLen, buf: r.fr.buf}
+	r.src = segmentSource{f: f, off: segHeaderLen}
+	r.fr = frameReader{r: bufio.NewReaderSize(&r.src, 256<<10), off: segHeaderLen, buf: r.fr.buf}
 	return nil
 }
 
+// segmentSource reads a segment file up to what the writer has written.
+// Past that the file holds zeros or a recycled file's old frames
+// (spool_recycle.go) that new frames will overwrite: read ahead into the
+// buffer, they would be parsed later in place of the new ones.
+type segmentSource struct {
+	f          *os.File
+	off, limit int64
+}
+
+func (s *segmentSource) Read(p []byte) (int, error) {
+	if s.off >= s.limit {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), s.limit-s.off)]
+	n, err := s.f.ReadAt(p, s.off)
+	s.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
 func (r *reader) close() {
+	r.s.mu.Lock()
+	r.closeLocked()
+	r.s.mu.Unlock()
+}
+
+func (r *reader) closeLocked() {
 	if r.f != nil {
 		_ = r.f.Close()
 		r.f = nil
+		if r.s.reading[r.openNum]--; r.s.reading[r.openNum] <= 0 {
+			delete(r.s.reading, r.openNum)
+		}
 	}
 }

@@ -24,6 +24,8 @@ import (
 // Layout under the spool directory (0700, files 0600):
 //
 //	segments/<n>.seg   a header (magic, base seq, base start id) and frames
+//	segments/spare     a delivered segment's file, to be the next one
+//	                   (spool_recycle.go)
 //	cursors/<sink>     the sink's last delivered event seq
 //	lock               flock: one process per spool
 //
@@ -48,7 +50,13 @@ const (
 
 	frameHeaderLen = 8
 	segHeaderLen   = 24
-	segMagic       = "CRGSPL01"
+	// segMagic marks a segment whose header's bases are lower bounds of
+	// every frame in it (see bufBaseSeq), which is what lets a recycled
+	// file's old frames be told apart (spool_recycle.go). Segments written
+	// before, segMagicV1, may hold a few frames below their bases and are
+	// read as they always were.
+	segMagic   = "CRGSPL02"
+	segMagicV1 = "CRGSPL01"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -62,6 +70,7 @@ type segment struct {
 	baseStart uint64
 	lastSeq   uint64 // highest event seq written to it, 0 if none
 	maxStart  uint64 // highest start id written to it, 0 if none
+	recycled  bool   // made from the spare (spool_recycle.go)
 }
 
 // batch is one group commit: everything appended while the previous write
@@ -110,13 +119,21 @@ type spool struct {
 	open       map[uint64]struct{} // start ids written, not yet completed
 	segs       []*segment          // oldest first; the last is being written
 	active     *os.File
-	total      int64  // bytes on disk plus in buf
-	written    uint64 // highest event seq written to the OS
-	notify     chan struct{}
-	err        error // sticky write error: the spool accepts nothing more
-	stopping   bool
-	commits    int // group commits (write + fsync) done, for tests and stats
-	cursors    map[string]*cursor
+	// spareFile is a delivered segment's file kept to become the next
+	// segment (spareName), "" if none: see recycleSegment.
+	spareFile string
+	// bufBaseSeq and bufBaseStart were nextSeq and nextStart when s.buf
+	// was last swapped out for writing: every frame in s.buf has a seq or
+	// start id at least these.
+	bufBaseSeq, bufBaseStart uint64
+	reading                  map[uint64]int // segment number → readers with its file open
+	total                    int64          // bytes on disk plus in buf
+	written                  uint64         // highest event seq written to the OS
+	notify                   chan struct{}
+	err                      error // sticky write error: the spool accepts nothing more
+	stopping                 bool
+	commits                  int // group commits (write + fsync) done, for tests and stats
+	cursors                  map[string]*cursor
 
 	kick    chan struct{}
 	stopped chan struct{}
@@ -297,17 +314,24 @@ func (s *spool) writer() {
 				// Not due: hand what is new to the OS now, fsync later.
 				// Appends only add after len(s.buf), and only this
 				// goroutine swaps s.buf, so the bytes stay valid unlocked.
-				tail, f := s.buf[s.bufWritten:], s.active
+				tail, f, off := s.buf[s.bufWritten:], s.active, s.segs[len(s.segs)-1].size+int64(s.bufWritten)
 				s.mu.Unlock()
 				if len(tail) > 0 {
-					n, err := f.Write(tail)
+					n, err := f.WriteAt(tail, off)
 					s.mu.Lock()
 					s.bufWritten += n
 					if err != nil && s.err == nil {
 						s.err = fmt.Errorf("writing audit spool segment: %w", err)
 						s.logger.Error("audit spool write failed; refusing new records", zap.Error(err))
 					}
+					// Frames appended during the write did not wake the
+					// writer (it had not written everything yet): look
+					// again now rather than at the interval's end.
+					more := err == nil && len(s.buf) > s.bufWritten
 					s.mu.Unlock()
+					if more {
+						s.wake()
+					}
 				}
 				timer.Reset(wait)
 				continue
@@ -318,6 +342,7 @@ func (s *spool) writer() {
 		s.bufWritten = 0
 		lastSeq, maxStart := s.bufLastSeq, s.bufMaxStart
 		s.buf, s.closedIDs, s.cur = s.spare[:0], s.spareIDs[:0], &batch{done: make(chan struct{})}
+		s.bufBaseSeq, s.bufBaseStart = s.nextSeq, s.nextStart
 		s.bufLastSeq, s.bufMaxStart = 0, 0
 		s.inflight = b
 		seg, f := s.segs[len(s.segs)-1], s.active
@@ -326,9 +351,13 @@ func (s *spool) writer() {
 		if testHookBeforeWrite != nil {
 			testHookBeforeWrite()
 		}
-		_, err := f.Write(buf[skip:])
+		// Frames are written at their offset, not appended: a recycled
+		// segment's file is already as long as a segment, so that writing
+		// into it changes no block allocation or size, and fdatasync then
+		// flushes the data alone, without a journal commit.
+		_, err := f.WriteAt(buf[skip:], seg.size+int64(skip))
 		if err == nil {
-			err = f.Sync()
+			err = datasync(f)
 		}
 
 		s.mu.Lock()
@@ -374,7 +403,15 @@ func (s *spool) writer() {
 // rotateLocked closes the active segment and starts the next one.
 func (s *spool) rotateLocked() error {
 	last := s.segs[len(s.segs)-1]
-	seg, f, err := createSegment(s.dir, last.num+1, s.nextSeq, s.nextStart)
+	// A closed segment ends where its frames do: a recycled file's old
+	// frames after them are cut off, so that a bad frame in a closed
+	// segment is corruption, never the end of the data.
+	if err := truncateSegment(s.active, last.size); err != nil {
+		return err
+	}
+	// Frames appended while the batch just written was being written are
+	// in s.buf, bound for the new segment, with seqs from bufBaseSeq on.
+	seg, f, err := s.newSegmentLocked(last.num+1, s.bufBaseSeq, s.bufBaseStart)
 	if err != nil {
 		return err
 	}
@@ -395,7 +432,7 @@ func segmentPath(dir string, n uint64) string {
 // createSegment creates segment n with its header, durably.
 func createSegment(dir string, n, baseSeq, baseStart uint64) (*segment, *os.File, error) {
 	path := segmentPath(dir, n)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating audit spool segment: %w", err)
 	}
@@ -462,6 +499,13 @@ func (s *spool) close() error {
 	var errs []error
 	if len(s.buf) > 0 {
 		errs = append(errs, fmt.Errorf("audit spool closed with %d bytes unwritten", len(s.buf)))
+	}
+	if s.err == nil && len(s.segs) > 0 {
+		// A clean stop leaves no old frames of a recycled file behind the
+		// last one, for the next start to take for a torn write.
+		if err := truncateSegment(s.active, s.segs[len(s.segs)-1].size); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := s.active.Close(); err != nil {
 		errs = append(errs, err)

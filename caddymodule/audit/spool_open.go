@@ -44,6 +44,7 @@ func openSpool(cfg spoolConfig) (*spool, error) {
 		nextSeq:    1,
 		nextStart:  1,
 		open:       map[uint64]struct{}{},
+		reading:    map[uint64]int{},
 		notify:     make(chan struct{}),
 		cursors:    map[string]*cursor{},
 		kick:       make(chan struct{}, 1),
@@ -55,6 +56,7 @@ func openSpool(cfg spoolConfig) (*spool, error) {
 		unlockDir(lock)
 		return nil, err
 	}
+	s.bufBaseSeq, s.bufBaseStart = s.nextSeq, s.nextStart
 	go s.writer()
 	// Requests that were in flight when the gateway stopped: their events
 	// say so. The reserve lets them in even into a full spool.
@@ -140,9 +142,20 @@ func (s *spool) recover() ([]openStart, error) {
 	}
 	// Always start a fresh segment: the last one may end in a truncated
 	// frame's place, and appending after a scan is simpler to reason about.
-	seg, f, err := createSegment(s.dir, num, s.nextSeq, s.nextStart)
+	if _, err := os.Stat(sparePath(s.dir)); err == nil {
+		s.spareFile = sparePath(s.dir)
+	}
+	seg, f, err := s.newSegmentLocked(num, s.nextSeq, s.nextStart)
 	if err != nil {
 		return nil, err
+	}
+	if !seg.recycled {
+		// No delivered segment to reuse yet: give the first one the
+		// blocks a recycled file would have (spool_recycle.go).
+		if err := prezero(f, s.segBytes); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	s.segs = append(s.segs, seg)
 	s.total += seg.size
@@ -167,7 +180,7 @@ func (s *spool) scanSegment(path string, num uint64, last bool, each func(kind b
 	}
 	defer f.Close()
 	var hdr [segHeaderLen]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:8]) != segMagic {
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || (string(hdr[:8]) != segMagic && string(hdr[:8]) != segMagicV1) {
 		if last {
 			s.logger.Warn("audit spool: removing a segment torn in its header", zap.String("path", path))
 			f.Close()
@@ -184,11 +197,13 @@ func (s *spool) scanSegment(path string, num uint64, last bool, each func(kind b
 		baseSeq:   binary.LittleEndian.Uint64(hdr[8:16]),
 		baseStart: binary.LittleEndian.Uint64(hdr[16:24]),
 	}
+	boundedBases := string(hdr[:8]) == segMagic
 	fr := frameReader{r: bufio.NewReaderSize(f, 64<<10), off: segHeaderLen}
 	for {
+		frameOff := fr.off
 		kind, seq, startID, rec, err := fr.next()
-		if errors.Is(err, io.EOF) {
-			break
+		if errors.Is(err, io.EOF) || (boundedBases && errors.Is(err, errZeroFrame)) {
+			break // the end, or where a pre-zeroed segment's data ends
 		}
 		if err != nil {
 			if last {
@@ -201,6 +216,17 @@ func (s *spool) scanSegment(path string, num uint64, last bool, each func(kind b
 				}
 			} else {
 				s.logger.Error("audit spool: corrupt segment; records after this offset are lost", zap.String("path", path), zap.Int64("offset", fr.off), zap.Error(err))
+			}
+			break
+		}
+		if boundedBases && ((kind == frameEvent && seq < seg.baseSeq) || (kind == frameStart && startID < seg.baseStart)) {
+			// A frame from the file's life as an older segment
+			// (spool_recycle.go): this segment's data ends here.
+			fr.off = frameOff
+			if last {
+				if err := truncateSegment(f, fr.off); err != nil {
+					return nil, err
+				}
 			}
 			break
 		}
@@ -222,7 +248,12 @@ type frameReader struct {
 	buf []byte
 }
 
-var errTornFrame = errors.New("torn or corrupt frame")
+var (
+	errTornFrame = errors.New("torn or corrupt frame")
+	// errZeroFrame is a frame header of zeros: the end of the data in a
+	// pre-zeroed segment (a torn frame in an older one).
+	errZeroFrame = fmt.Errorf("%w: zeros", errTornFrame)
+)
 
 // next returns the next frame; io.EOF at a clean end, errTornFrame for a
 // partial or corrupt one. rec is valid until the next call.
@@ -238,6 +269,9 @@ func (fr *frameReader) next() (kind byte, seq, startID uint64, rec []byte, err e
 	}
 	length := binary.LittleEndian.Uint32(h[:4])
 	sum := binary.LittleEndian.Uint32(h[4:])
+	if length == 0 && sum == 0 {
+		return 0, 0, 0, nil, errZeroFrame
+	}
 	if _, err := fr.r.Discard(frameHeaderLen); err != nil {
 		return 0, 0, 0, nil, errTornFrame
 	}
