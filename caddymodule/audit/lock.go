@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -16,7 +17,10 @@ func lockDir(path string) (*os.File, error) {
 	}
 	if err := filelock.TryLock(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("audit spool %s is in use by another process: %w", path, err)
+		if errors.Is(err, filelock.ErrLocked) {
+			return nil, fmt.Errorf("audit spool %s is in use by another process: %w", path, filelock.ErrLocked)
+		}
+		return nil, fmt.Errorf("audit spool lock: %w", err)
 	}
 	return f, nil
 }

@@ -128,7 +128,7 @@ func (w *writer) open() error {
 func lockActive(f *os.File) error {
 	if err := filelock.TryLock(f); err != nil {
 		if errors.Is(err, filelock.ErrLocked) {
-			return fmt.Errorf("audit file %s is in use by another process (another gateway writing it?): %w", f.Name(), err)
+			return fmt.Errorf("audit file %s is in use by another process (another gateway writing it?): %w", f.Name(), filelock.ErrLocked)
 		}
 		return err
 	}
