@@ -33,6 +33,22 @@ func fillSpool(t *testing.T, s *spool, from, n int) uint64 {
 	return last
 }
 
+// spoolOfSegments opens a spool in dir with a sink's cursor and fills it
+// with requests 0..n-1 over at least three 64 KiB segments (how many
+// frames a batch, and so a segment, takes depends on timing).
+func spoolOfSegments(t *testing.T, dir string) (s *spool, c *cursor, last uint64, n int) {
+	t.Helper()
+	s = testSpool(t, dir, 64<<20)
+	c, err := s.cursor("file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; len(s.segs) < 3 && n < 100000; n += 100 {
+		last = fillSpool(t, s, n, 100)
+	}
+	return s, c, last, n
+}
+
 // copyDir copies the spool's files as a crash would leave them: whole,
 // old frames after a recycled segment's data included.
 func copyDir(t *testing.T, from, to string) {
@@ -81,18 +97,7 @@ func wantIDs(t *testing.T, what string, got []auditrec.Record, from, n int) {
 // nor taken for requests in flight, after a crash as after a clean stop.
 func TestSpoolRecyclesDeliveredSegment(t *testing.T) {
 	dir := t.TempDir()
-	s := testSpool(t, dir, 64<<20)
-	c, err := s.cursor("file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Several 64 KiB segments (how many frames a batch and so a segment
-	// takes depends on timing).
-	var last uint64
-	n := 0
-	for ; len(s.segs) < 3 && n < 100000; n += 100 {
-		last = fillSpool(t, s, n, 100)
-	}
+	s, c, last, n := spoolOfSegments(t, dir)
 	first, err := os.Stat(s.segs[0].path)
 	if err != nil {
 		t.Fatal(err)
@@ -149,16 +154,7 @@ func TestSpoolRecyclesDeliveredSegment(t *testing.T) {
 // reader's descriptor.
 func TestSpoolReaderKeepsItsSegment(t *testing.T) {
 	dir := t.TempDir()
-	s := testSpool(t, dir, 64<<20)
-	c, err := s.cursor("file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last uint64
-	n := 0
-	for ; len(s.segs) < 3 && n < 100000; n += 100 {
-		last = fillSpool(t, s, n, 100)
-	}
+	s, c, last, n := spoolOfSegments(t, dir)
 	r := s.newReader()
 	defer r.close()
 	evs, err := r.read(nil, 10, 0, true)
