@@ -152,7 +152,7 @@ func (s *spool) recover() ([]openStart, error) {
 	if !seg.recycled {
 		// No delivered segment to reuse yet: give the first one the
 		// blocks a recycled file would have (spool_recycle.go).
-		if err := prezero(f, s.segBytes); err != nil {
+		if err := prezero(f, min(s.segBytes, maxPrezero)); err != nil {
 			f.Close()
 			return nil, err
 		}

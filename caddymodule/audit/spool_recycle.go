@@ -75,6 +75,11 @@ func recycleSegment(dir, spare string, n, baseSeq, baseStart uint64) (*segment, 
 	return &segment{num: n, path: path, size: segHeaderLen, baseSeq: baseSeq, baseStart: baseStart, recycled: true}, f, nil
 }
 
+// maxPrezero bounds what a start writes in zeros: a segment_size of
+// gigabytes must not make every start write that much. Past it a segment
+// grows by appends, as it did before.
+const maxPrezero = 64 << 20
+
 // prezero writes zeros after f's header up to size, durably, so that the
 // first segment of a spool with no delivered segment to reuse (a new one,
 // or one cleanly stopped, which cuts its files to their data) is written
