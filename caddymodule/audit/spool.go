@@ -429,6 +429,14 @@ func segmentPath(dir string, n uint64) string {
 	return filepath.Join(dir, "segments", fmt.Sprintf("%016x.seg", n))
 }
 
+// segmentHeader is a segment's header: the magic and its bases.
+func segmentHeader(baseSeq, baseStart uint64) []byte {
+	hdr := make([]byte, 0, segHeaderLen)
+	hdr = append(hdr, segMagic...)
+	hdr = binary.LittleEndian.AppendUint64(hdr, baseSeq)
+	return binary.LittleEndian.AppendUint64(hdr, baseStart)
+}
+
 // createSegment creates segment n with its header, durably.
 func createSegment(dir string, n, baseSeq, baseStart uint64) (*segment, *os.File, error) {
 	path := segmentPath(dir, n)
@@ -436,11 +444,7 @@ func createSegment(dir string, n, baseSeq, baseStart uint64) (*segment, *os.File
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating audit spool segment: %w", err)
 	}
-	hdr := make([]byte, 0, segHeaderLen)
-	hdr = append(hdr, segMagic...)
-	hdr = binary.LittleEndian.AppendUint64(hdr, baseSeq)
-	hdr = binary.LittleEndian.AppendUint64(hdr, baseStart)
-	if _, err := f.Write(hdr); err == nil {
+	if _, err := f.Write(segmentHeader(baseSeq, baseStart)); err == nil {
 		err = f.Sync()
 	}
 	if err != nil {

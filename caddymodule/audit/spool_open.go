@@ -208,11 +208,8 @@ func (s *spool) scanSegment(path string, num uint64, last bool, each func(kind b
 		if err != nil {
 			if last {
 				s.logger.Warn("audit spool: truncating a frame torn by a crash", zap.String("path", path), zap.Int64("offset", fr.off), zap.Error(err))
-				if err := f.Truncate(fr.off); err != nil {
-					return nil, fmt.Errorf("truncating audit spool segment: %w", err)
-				}
-				if err := f.Sync(); err != nil {
-					return nil, fmt.Errorf("truncating audit spool segment: %w", err)
+				if err := truncateSegment(f, fr.off); err != nil {
+					return nil, err
 				}
 			} else {
 				s.logger.Error("audit spool: corrupt segment; records after this offset are lost", zap.String("path", path), zap.Int64("offset", fr.off), zap.Error(err))

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,11 +51,7 @@ func recycleSegment(dir, spare string, n, baseSeq, baseStart uint64) (*segment, 
 	if err != nil {
 		return nil, nil, err
 	}
-	hdr := make([]byte, 0, segHeaderLen)
-	hdr = append(hdr, segMagic...)
-	hdr = binary.LittleEndian.AppendUint64(hdr, baseSeq)
-	hdr = binary.LittleEndian.AppendUint64(hdr, baseStart)
-	if _, err := f.WriteAt(hdr, 0); err == nil {
+	if _, err := f.WriteAt(segmentHeader(baseSeq, baseStart), 0); err == nil {
 		err = datasync(f)
 	}
 	if err != nil {
