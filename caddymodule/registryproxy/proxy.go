@@ -48,8 +48,10 @@ const upstreamPlaceholder = "http.reverse_proxy.upstream.hostport"
 // What the upstream receives: the method, the request target as the route
 // left it (fhir_guard's canonical path and the query), the Host the client
 // asked for, and the client's headers without hop-by-hop headers, without
-// Expect, and without any forwarding header the client sent (Forwarded,
-// X-Forwarded-*, X-Real-Ip); the gateway's own X-Forwarded-For (Caddy's
+// Expect, without any forwarding or client-address header the client sent
+// (Forwarded, X-Forwarded-*, X-Real-Ip and the like) and without the
+// headers frameworks read a second URL from (X-Original-Url…), in either
+// '-' or '_' spelling; the gateway's own X-Forwarded-For (Caddy's
 // client_ip, which honours the server's trusted_proxies),
 // X-Forwarded-Proto and X-Forwarded-Host replace them. A body is sent with
 // its Content-Length, or chunked when the client gave none (HTTP/2).

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -15,8 +16,12 @@ import (
 // dropRequest are the client's headers the upstream never sees: the
 // hop-by-hop headers of RFC 9110 §7.6.1 (and the obsolete ones proxies
 // still meet), the framing headers the gateway writes itself, Expect (the
-// body is sent at once), and every forwarding header, which only the
-// gateway may write. Keys are canonical, as net/http stores them.
+// body is sent at once), every header a server or framework reads a
+// client's address from (only the gateway may say where a request came
+// from), and the headers some frameworks take as the request's real URL
+// (the path was judged as sent; a second path must not reach the
+// upstream). Every X-Forwarded-* header is dropped too (forwardedPrefix).
+// Keys are canonical, as net/http stores them.
 var dropRequest = map[string]bool{
 	"Connection":          true,
 	"Proxy-Connection":    true,
@@ -31,10 +36,36 @@ var dropRequest = map[string]bool{
 	"Host":                true,
 	"Expect":              true,
 	"Forwarded":           true,
-	"X-Forwarded-For":     true,
-	"X-Forwarded-Proto":   true,
-	"X-Forwarded-Host":    true,
+	"X-Forwarded":         true,
 	"X-Real-Ip":           true,
+	"True-Client-Ip":      true,
+	"X-Client-Ip":         true,
+	"Client-Ip":           true,
+	"Cf-Connecting-Ip":    true,
+	"Fastly-Client-Ip":    true,
+	"X-Cluster-Client-Ip": true,
+	"X-Originating-Ip":    true,
+	"X-Original-Url":      true,
+	"X-Original-Uri":      true,
+	"X-Rewrite-Url":       true,
+}
+
+// forwardedPrefix starts the headers a proxy describes the client's
+// connection with: X-Forwarded-For, -Host and -Proto, which the gateway
+// writes itself, and the ones servers behind it may also read to build
+// links or decide on the scheme (HAPI's address strategy and Spring read
+// X-Forwarded-Prefix and -Port; Tomcat -By; others -Ssl, -Scheme, -Uri).
+const forwardedPrefix = "X-Forwarded-"
+
+// dropRequestHeader reports whether the client's header k (canonical)
+// stays at the gateway. A name spelled with '_' for '-' is judged as the
+// '-' spelling: CGI-style servers read both as the same variable
+// (X_Forwarded_Host and X-Forwarded-Host are both HTTP_X_FORWARDED_HOST).
+func dropRequestHeader(k string) bool {
+	if strings.IndexByte(k, '_') >= 0 {
+		k = http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))
+	}
+	return dropRequest[k] || strings.HasPrefix(k, forwardedPrefix)
 }
 
 // errInvalidHeader is a header a module put in the request that cannot go
@@ -71,7 +102,7 @@ func appendHead(b []byte, r *http.Request, target string) ([]byte, error) {
 	b = append(b, "\r\n"...)
 	listed := r.Header["Connection"]
 	for k, vv := range r.Header {
-		if dropRequest[k] || (len(listed) > 0 && connectionListed(listed, k)) {
+		if dropRequestHeader(k) || (len(listed) > 0 && connectionListed(listed, k)) {
 			continue
 		}
 		if !httpguts.ValidHeaderFieldName(k) {

@@ -5,8 +5,14 @@ import (
 )
 
 // dropResponse are the upstream's headers the client never sees: the
-// hop-by-hop ones, which describe the upstream connection, not the answer.
+// hop-by-hop ones, which describe the upstream connection, not the answer,
+// and the banners naming the software behind the gateway and its version
+// (HAPI's and Express's X-Powered-By, Jetty's Server), which tell an
+// attacker which advisories apply. The client sees the gateway's own
+// Server header.
 var dropResponse = map[string]bool{
+	"Server":             true,
+	"X-Powered-By":       true,
 	"Connection":         true,
 	"Proxy-Connection":   true,
 	"Keep-Alive":         true,

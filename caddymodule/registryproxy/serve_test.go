@@ -35,6 +35,9 @@ func TestRequestAsTheUpstreamSeesIt(t *testing.T) {
 	r.Header.Set("X-Forwarded-Host", "evil.example")
 	r.Header.Set("X-Forwarded-Proto", "http")
 	r.Header.Set("X-Real-Ip", "10.9.9.9")
+	for _, k := range clientOnly {
+		r.Header.Set(k, "spoofed")
+	}
 	r.Header.Set("Content-Length", "999")
 	r.Header.Set("Transfer-Encoding", "chunked")
 	r.Header.Set("Host", "other.example")
@@ -68,9 +71,28 @@ func TestRequestAsTheUpstreamSeesIt(t *testing.T) {
 			t.Errorf("%s reached the upstream: %q", k, v)
 		}
 	}
+	for _, k := range clientOnly {
+		if v := s.header.Values(k); len(v) > 0 {
+			t.Errorf("%s reached the upstream: %q", k, v)
+		}
+	}
+	if v := s.header.Values("X-Forwarded-Host"); len(v) != 1 {
+		t.Errorf("X-Forwarded-Host at the upstream: %q, want the gateway's only", v)
+	}
 	if s.cl != 0 || len(s.te) != 0 || s.body != "" {
 		t.Errorf("a GET without a body arrived with framing: cl=%d te=%q body=%q", s.cl, s.te, s.body)
 	}
+}
+
+// clientOnly are headers a client may send but the upstream must never
+// see: what servers and frameworks read a client's address, scheme, port,
+// path prefix or real URL from, also spelled with '_' for '-'.
+var clientOnly = []string{
+	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
+	"X-Forwarded-Server", "X-Forwarded-By", "X-Forwarded-Uri", "X-Forwarded", "X-Forwarded-Client-Cert",
+	"True-Client-Ip", "X-Client-Ip", "Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip",
+	"X-Cluster-Client-Ip", "X-Originating-Ip", "X-Original-Url", "X-Original-Uri", "X-Rewrite-Url",
+	"X_Forwarded_Host", "X_Forwarded_Prefix", "X_Real_Ip", "Transfer_Encoding", "X_Original_URL",
 }
 
 func TestRequestBodies(t *testing.T) {
@@ -127,6 +149,8 @@ func TestResponseRelay(t *testing.T) {
 	}{
 		{"ok/end-to-end-headers", "GET", "HTTP/1.1 201 Created\r\nLocation: /fhir/Patient/1\r\nConnection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n{}",
 			201, "{}", map[string]string{"Location": "/fhir/Patient/1", "X-Hop": "", "Keep-Alive": "", "Connection": ""}, 0},
+		{"ok/banners-dropped", "GET", "HTTP/1.1 200 OK\r\nServer: Jetty(9.4.51.v20230217)\r\nX-Powered-By: HAPI FHIR 8.4.0 REST Server\r\nContent-Type: application/fhir+json\r\nContent-Length: 2\r\n\r\n{}",
+			200, "{}", map[string]string{"Server": "", "X-Powered-By": "", "Content-Type": "application/fhir+json"}, 0},
 		{"ok/chunked", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 200, "{}", map[string]string{"Transfer-Encoding": ""}, 0},
 		{"ok/head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\n", 200, "", map[string]string{"Content-Length": "25"}, 0},
 		{"ok/no-content", "DELETE", "HTTP/1.1 204 No Content\r\n\r\n", 204, "", nil, 0},
