@@ -417,6 +417,7 @@ func TestFHIRGuardPassesWhatScopesGrant(t *testing.T) {
 		{"delete", "DELETE", "/fhir/Patient/p-0002", nil, "", "/fhir/Patient/p-0002", "alpha"},
 		{"batch", "POST", "/fhir", fhirJSON, batch, "/fhir", "alpha"},
 		{"revinclude", "GET", "/fhir/Patient?family=Smith&_revinclude=Observation:subject", nil, "", "/fhir/Patient?family=Smith&_revinclude=Observation:subject", "alpha"},
+		{"has-after-chain", "GET", "/fhir/Patient?organization._has:Observation:performer:code=x", nil, "", "/fhir/Patient?organization._has:Observation:performer:code=x", "alpha"},
 	}
 	bothProtocols(t, func(t *testing.T, proto clientOption) {
 		delta := g.client(t, "delta", proto)
@@ -453,7 +454,7 @@ func TestFHIRGuardPassesWhatScopesGrant(t *testing.T) {
 				}
 				reason, oerr := outcomeReason(r)
 				want := "fhir_guard/scope_missing"
-				if tc.name == "revinclude" {
+				if tc.name == "revinclude" || tc.name == "has-after-chain" {
 					want = "fhir_guard/search_reaches_unscoped_type"
 				}
 				if r.status != http.StatusForbidden || oerr != nil || reason != want {

@@ -16,35 +16,14 @@ import (
 //	_revinclude=Src:param[:Tgt]   Src.search
 //	_has:Type:ref:param=…         Type.search    (reveals whether Type matches)
 //
-// Modifiers (_include:iterate, :recurse) count the same. Chained
-// parameters (subject:Patient.name=…) are not judged; see
+// Modifiers (_include:iterate, :recurse) count the same. A _has is judged
+// wherever the name has one: nested (_has:A:r:_has:B:r:p, which HAPI
+// follows to B) and at the end of a chain (org._has:B:r:p). Chained
+// parameters themselves (subject:Patient.name=…) are not judged; see
 // docs/fhir_guard.md.
 func checkSearchReach(set scope.Set, rawParams string) *refusal {
 	var ref *refusal
-	err := eachParam(rawParams, true, func(k, v string) bool {
-		name, _, _ := strings.Cut(k, ":")
-		var typ string
-		switch name {
-		case "_include":
-			parts := strings.Split(v, ":")
-			if len(parts) != 3 || parts[2] == "*" {
-				ref = forbidden(reasonSearchReach, "_include must name its target type (Source:param:Target)")
-				return false
-			}
-			typ = parts[2]
-		case "_revinclude":
-			src, _, _ := strings.Cut(v, ":")
-			typ = src
-		case "_has":
-			parts := strings.Split(k, ":")
-			if len(parts) < 4 {
-				ref = forbidden(reasonSearchReach, "malformed _has parameter")
-				return false
-			}
-			typ = parts[1]
-		default:
-			return true
-		}
+	reaches := func(name, typ string) bool {
 		if typ == "*" || !scope.IsResourceType(typ) {
 			ref = forbidden(reasonSearchReach, name+" must name an R4 resource type")
 			return false
@@ -54,11 +33,63 @@ func checkSearchReach(set scope.Set, rawParams string) *refusal {
 			return false
 		}
 		return true
+	}
+	err := eachParam(rawParams, true, func(k, v string) bool {
+		name, _, _ := strings.Cut(k, ":")
+		switch name {
+		case "_include":
+			parts := strings.Split(v, ":")
+			if len(parts) != 3 || parts[2] == "*" {
+				ref = forbidden(reasonSearchReach, "_include must name its target type (Source:param:Target)")
+				return false
+			}
+			return reaches(name, parts[2])
+		case "_revinclude":
+			src, _, _ := strings.Cut(v, ":")
+			return reaches(name, src)
+		}
+		return eachHas(k, func(typ string, ok bool) bool {
+			if !ok {
+				ref = forbidden(reasonSearchReach, "malformed _has parameter")
+				return false
+			}
+			return reaches("_has", typ)
+		})
 	})
 	if err != nil {
 		return badRequest(reasonBadQuery, err.Error())
 	}
 	return ref
+}
+
+// eachHas calls fn with the type of every _has in the parameter name k:
+// "_has" at the start of the name or right after a '.' or ':' begins
+// _has:Type:ref:… . ok is false for a _has without its type, reference
+// and a parameter after it. It stops when fn returns false.
+func eachHas(k string, fn func(typ string, ok bool) bool) bool {
+	const has = "_has"
+	for i := 0; ; {
+		j := strings.Index(k[i:], has)
+		if j < 0 {
+			return true
+		}
+		at := i + j
+		i = at + len(has)
+		if at > 0 && k[at-1] != '.' && k[at-1] != ':' {
+			continue
+		}
+		if i < len(k) && k[i] != ':' {
+			continue // a longer name, such as _hash
+		}
+		// _has:Type:ref:param needs three more ':'-separated parts.
+		parts := strings.SplitN(k[i:], ":", 5)
+		if len(parts) < 4 || parts[1] == "" || parts[2] == "" || parts[3] == "" {
+			return fn("", false)
+		}
+		if !fn(parts[1], true) {
+			return false
+		}
+	}
 }
 
 // isSearch reports the interactions whose parameters are search
