@@ -174,7 +174,7 @@ func (g *Guard) judge(r *http.Request, node *gate.Node) (string, string, *fhirre
 	*in = fhirreq.Classify(r.Method, canonical, rawQuery, g.Bases)
 	gate.SetInteraction(r, in)
 	j.q = judged{method: r.Method, path: canonical, query: rawQuery, in: in}
-	if ref := g.judgeInteraction(r, &j.q, r.Header.Get("If-None-Exist") != ""); ref != nil {
+	if ref := g.judgeInteraction(r, &j.q, r.Header.Get("If-None-Exist")); ref != nil {
 		return "", "", in, ref
 	}
 	if ref := g.judgeBody(r, &j.q); ref != nil {
@@ -184,8 +184,9 @@ func (g *Guard) judge(r *http.Request, node *gate.Node) (string, string, *fhirre
 }
 
 // judgeInteraction applies parameters, profiles and scopes to one
-// classified request or Bundle entry.
-func (g *Guard) judgeInteraction(r *http.Request, q *judged, ifNoneExist bool) *refusal {
+// classified request or Bundle entry. ifNoneExist is a conditional
+// create's search ("" for none).
+func (g *Guard) judgeInteraction(r *http.Request, q *judged, ifNoneExist string) *refusal {
 	if ref := checkParams(q.query); ref != nil {
 		return ref
 	}
@@ -201,11 +202,23 @@ func (g *Guard) judgeInteraction(r *http.Request, q *judged, ifNoneExist bool) *
 	if q.in.Code == fhirreq.CodeBatchOrTransaction {
 		return nil // judged with its body
 	}
-	if ref := checkScopes(node.Scopes, q.in, ifNoneExist); ref != nil {
+	if ref := checkScopes(node.Scopes, q.in, ifNoneExist != ""); ref != nil {
 		return ref
 	}
-	if isSearch(q.in) {
-		return checkSearchReach(node.Scopes, q.query)
+	// A conditional update, patch or delete and a conditional create run
+	// a search on the node's behalf: its criteria may not reach further
+	// than the node's own searches could.
+	if isSearch(q.in) || q.in.Conditional {
+		if ref := checkSearchReach(node.Scopes, q.query); ref != nil {
+			return ref
+		}
+	}
+	if ifNoneExist != "" {
+		// HAPI reads the criteria after a '?' when the value has one.
+		if _, criteria, found := strings.Cut(ifNoneExist, "?"); found {
+			ifNoneExist = criteria
+		}
+		return checkSearchReach(node.Scopes, ifNoneExist)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ type bundleEntry struct {
 	hasRequest   bool   // entry.request is an object
 	method       string
 	url          string
-	ifNoneExist  bool // entry.request.ifNoneExist is not ""
+	ifNoneExist  string // entry.request.ifNoneExist: a conditional create's search
 }
 
 // judgedKeys are the member names fhir_guard reads. encoding/json matches
@@ -680,7 +680,7 @@ func (s *bundleScanner) keep(w where, v []byte) error {
 	case atURL:
 		e.url = intern(v)
 	case atIfNoneExist:
-		e.ifNoneExist = len(v) > 0
+		e.ifNoneExist = string(v)
 	}
 	return nil
 }

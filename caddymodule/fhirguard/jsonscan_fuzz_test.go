@@ -73,7 +73,7 @@ func diffLegacy(b *bundle, old *legacyBundle) string {
 			want.resourceType = e.Resource.ResourceType
 		}
 		if e.Request != nil {
-			want.method, want.url, want.ifNoneExist = e.Request.Method, e.Request.URL, e.Request.IfNoneExist != ""
+			want.method, want.url, want.ifNoneExist = e.Request.Method, e.Request.URL, e.Request.IfNoneExist
 		}
 		if b.entries[i] != want {
 			return fmt.Sprintf("entry %d read %+v, old reader %+v", i, b.entries[i], want)
