@@ -184,6 +184,10 @@ func blockedSurfaces() []surface {
 	add("PUT", 403, "/patients", "/_scripts/opencr")
 	add("DELETE", 403, "/patients", "/_all")
 	add("DELETE", 400, "/*")
+	// A page of some search by its id, asked on a path HAPI ignores for
+	// paging (delta may search Patient but not the whole system).
+	add("GET", 400, "/fhir/Patient?_getpages=3b68200d-ac42-44d4-aca4-c0434cdd5f07", "/fhir/Patient/p-0001?_getpages=x",
+		"/fhir/_search?_getpages=x", "/fhir/Patient?_GETPAGES=x")
 	return s
 }
 
@@ -240,6 +244,10 @@ var spellings = []spelling{
 		up := strings.ToUpper(p)
 		if up == p {
 			return "", 0
+		}
+		if s.status == 400 {
+			// Refused for its query (paging), whatever the path's case.
+			return up + q, 400
 		}
 		return up + q, 403
 	}},

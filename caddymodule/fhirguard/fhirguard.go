@@ -187,7 +187,7 @@ func (g *Guard) judge(r *http.Request, node *gate.Node) (string, string, *fhirre
 // classified request or Bundle entry. ifNoneExist is a conditional
 // create's search ("" for none).
 func (g *Guard) judgeInteraction(r *http.Request, q *judged, ifNoneExist string) *refusal {
-	if ref := checkParams(q.query); ref != nil {
+	if ref := checkParams(q); ref != nil {
 		return ref
 	}
 	for _, p := range g.profiles {
@@ -260,7 +260,7 @@ func (g *Guard) judgeBody(r *http.Request, q *judged) *refusal {
 				return ref
 			}
 		}
-		if ref := checkParams(form.query); ref != nil {
+		if ref := checkParams(&form); ref != nil {
 			return ref
 		}
 		node, _ := gate.NodeFrom(r)

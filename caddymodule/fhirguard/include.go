@@ -92,6 +92,31 @@ func eachHas(k string, fn func(typ string, ok bool) bool) bool {
 	}
 }
 
+// pagingParam is HAPI's paging parameter: [base]?_getpages=<search id>
+// is a further page of an earlier search, which is what HAPI's next and
+// previous links are.
+const pagingParam = "_getpages"
+
+// checkPaging refuses the n _getpages parameters of a request anywhere
+// but once in the query of GET or HEAD [base] (where the scope check then asks for system.search). HAPI
+// answers a _getpages request on any path, by any method it accepts and
+// from a form body too, with the page of whichever search the id names:
+// the path and the type it names say nothing about what comes back, so
+// judging them as a search of that type would let Patient.search page
+// through an Observation search. A Bundle entry and a search form are
+// judged with path "", so paging is never accepted there. checkParams
+// counts the names ignoring case, so that no spelling a server might fold
+// to it is judged as something else.
+func checkPaging(q *judged, n int) *refusal {
+	switch {
+	case n > 1:
+		return badRequest(reasonPaging, pagingParam+" is given more than once")
+	case q.in.Code != fhirreq.CodeSearchSystem || q.path != q.in.Base: // GET or HEAD [base]
+		return badRequest(reasonPaging, pagingParam+" is accepted only in the query of GET [base], as the registry's page links have it: the registry ignores the path and the type it names")
+	}
+	return nil
+}
+
 // isSearch reports the interactions whose parameters are search
 // parameters.
 func isSearch(in *fhirreq.Interaction) bool {

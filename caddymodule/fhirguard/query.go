@@ -57,20 +57,29 @@ func unescapeParam(s string) (string, error) {
 
 // checkParams refuses parameter names that change what the request means
 // to the upstream: _method (method override) under any spelling the
-// upstream could fold to it.
-func checkParams(rawQuery string) *refusal {
+// upstream could fold to it, and _getpages anywhere HAPI would read it
+// differently from the gateway (checkPaging).
+func checkParams(q *judged) *refusal {
 	var ref *refusal
-	err := eachQueryKey(rawQuery, func(k string) bool {
-		if strings.EqualFold(strings.TrimSpace(k), "_method") {
+	pages := 0
+	err := eachQueryKey(q.query, func(k string) bool {
+		k = strings.TrimSpace(k)
+		if strings.EqualFold(k, "_method") {
 			ref = badRequest(reasonMethodOverride, "the _method parameter is refused: the method is the request's own")
 			return false
+		}
+		if strings.EqualFold(k, pagingParam) {
+			pages++
 		}
 		return true
 	})
 	if err != nil {
 		return badRequest(reasonBadQuery, err.Error())
 	}
-	return ref
+	if ref != nil || pages == 0 {
+		return ref
+	}
+	return checkPaging(q, pages)
 }
 
 // overrideHeaders are the method-override headers some frameworks honour;

@@ -32,6 +32,7 @@ const (
 	reasonBadBody          = "unreadable_body"
 	reasonBundleQuery      = "bundle_query"
 	reasonSearchReach      = "search_reaches_unscoped_type"
+	reasonPaging           = "ambiguous_paging"
 	pathReasonPrefix       = "path_"
 	reasonPathNotOrigin    = pathReasonPrefix + string(fhirreq.ReasonNotOriginForm)
 	reasonEntryURLRequired = "bundle_entry_url_missing"
