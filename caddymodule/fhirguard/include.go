@@ -98,15 +98,15 @@ func eachHas(k string, fn func(typ string, ok bool) bool) bool {
 const pagingParam = "_getpages"
 
 // checkPaging refuses the n _getpages parameters of a request anywhere
-// but once in the query of GET or HEAD [base] (where the scope check then asks for system.search). HAPI
-// answers a _getpages request on any path, by any method it accepts and
-// from a form body too, with the page of whichever search the id names:
-// the path and the type it names say nothing about what comes back, so
-// judging them as a search of that type would let Patient.search page
-// through an Observation search. A Bundle entry and a search form are
-// judged with path "", so paging is never accepted there. checkParams
-// counts the names ignoring case, so that no spelling a server might fold
-// to it is judged as something else.
+// but once in the query of GET or HEAD [base], where the scope check then
+// asks for system.search. HAPI answers a _getpages request on any path,
+// by any method it accepts and from a form body too, with the page of
+// whichever search the id names: the path and the type it names say
+// nothing about what comes back, so judging them as a search of that type
+// would let Patient.search page through an Observation search. A Bundle
+// entry and a search form are judged with path "", so paging is never
+// accepted there. checkParams counts the names ignoring case, so that no
+// spelling a server might fold to it is judged as something else.
 func checkPaging(q *judged, n int) *refusal {
 	switch {
 	case n > 1:
