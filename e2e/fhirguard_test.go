@@ -184,6 +184,12 @@ func blockedSurfaces() []surface {
 	add("PUT", 403, "/patients", "/_scripts/opencr")
 	add("DELETE", 403, "/patients", "/_all")
 	add("DELETE", 400, "/*")
+	// Searches reaching a type delta may not search (Encounter) through a
+	// nested _has, a _has after a chain, and the criteria of a
+	// conditional update, which HAPI searches with.
+	add("GET", 403, "/fhir/Patient?_has:Observation:subject:_has:Encounter:subject:status=x",
+		"/fhir/Patient?organization._has:Encounter:service-provider:status=x")
+	add("PUT", 403, "/fhir/Patient?_has:Encounter:subject:status=finished")
 	// A page of some search by its id, asked on a path HAPI ignores for
 	// paging (delta may search Patient but not the whole system).
 	add("GET", 400, "/fhir/Patient?_getpages=3b68200d-ac42-44d4-aca4-c0434cdd5f07", "/fhir/Patient/p-0001?_getpages=x",
