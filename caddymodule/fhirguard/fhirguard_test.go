@@ -164,6 +164,8 @@ func TestGuard(t *testing.T) {
 		{"fail/page-after-semicolon", all, req{method: "GET", target: "/fhir/Patient?family=x;_getpages=abc"}, 400, reasonPaging, ""},
 		{"fail/page-twice", all, req{method: "GET", target: "/fhir?_getpages=abc&_getpages=def"}, 400, reasonPaging, ""},
 		{"fail/page-in-entry", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?_getpages=abc"))}, 400, reasonPaging, ""},
+		{"fail/include-spaced-name", all, req{method: "GET", target: "/fhir/Patient?%20_include=*"}, 403, reasonSearchReach, ""},
+		{"fail/has-spaced-name", searchOnly, req{method: "GET", target: "/fhir/Patient?+_has:Observation:subject:code=1"}, 403, reasonSearchReach, ""},
 		{"fail/has-nested-malformed", all, req{method: "GET", target: "/fhir/Patient?_has:Observation:subject:_has:AuditEvent=x"}, 403, reasonSearchReach, ""},
 		{"fail/include-in-form", searchOnly, req{method: "POST", target: "/fhir/Patient/_search", header: formHeader, body: "_revinclude=Observation:subject"}, 403, reasonSearchReach, ""},
 		{"fail/include-in-entry", testNode(t, "system.batch", "Patient.search"), req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?_revinclude=Observation:subject"))}, 403, reasonSearchReach, ""},

@@ -35,6 +35,9 @@ func checkSearchReach(set scope.Set, rawParams string) *refusal {
 		return true
 	}
 	err := eachParam(rawParams, true, func(k, v string) bool {
+		// Judged as checkParams judges _method: a name a server might
+		// trim is judged trimmed.
+		k = strings.TrimSpace(k)
 		name, _, _ := strings.Cut(k, ":")
 		switch name {
 		case "_include":
