@@ -203,6 +203,7 @@ func TestGuard(t *testing.T) {
 		{"fail/es-all", all, req{method: "DELETE", target: "/_all"}, 403, reasonESAPI, ""},
 		{"fail/es-star", all, req{method: "DELETE", target: "/*"}, 400, "path_disallowed_character", ""},
 		{"fail/script-param", all, req{method: "GET", target: "/fhir/Patient?script_fields=x"}, 403, reasonESScript, ""},
+		{"fail/script-param-spaced", all, req{method: "GET", target: "/fhir/Patient?+script_fields=x"}, 403, reasonESScript, ""},
 		{"fail/not-fhir", all, req{method: "GET", target: "/somewhere"}, 403, reasonNotFHIR, ""},
 		{"fail/options", all, req{method: "OPTIONS", target: "/fhir/metadata"}, 403, reasonNotFHIR, ""},
 		{"fail/base-case", all, req{method: "GET", target: "/FHIR/Patient"}, 403, reasonNotFHIR, ""},

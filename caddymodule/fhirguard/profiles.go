@@ -131,6 +131,7 @@ func elasticProfile(q *judged) *refusal {
 func scriptParam(rawQuery string) bool {
 	found := false
 	_ = eachQueryKey(rawQuery, func(k string) bool {
+		k = strings.TrimSpace(k)
 		if len(k) >= 6 && strings.EqualFold(k[:6], "script") {
 			found = true
 			return false
