@@ -62,6 +62,8 @@ type Registry struct {
 	stamps map[string]fileStamp
 	stop   chan struct{}
 	done   chan struct{}
+	// unclaim releases the listen ports claimPorts claimed at Start.
+	unclaim func()
 	// probe is the door check's probe certificate (probe.go), if any.
 	probe *atomic.Pointer[[]byte]
 }
@@ -129,23 +131,33 @@ func (r *Registry) Validate() error {
 }
 
 // Start refuses TLS configurations that would let a handshake bypass client
-// authentication, then starts watching the files.
+// authentication and listen ports another crgate serves, then starts
+// watching the files.
 func (r *Registry) Start() error {
 	if err := checkClientAuthDoors(r.ctx, r); err != nil {
 		return err
 	}
+	unclaim, err := claimPorts(r.ctx)
+	if err != nil {
+		return err
+	}
+	r.unclaim = unclaim
 	r.stop = make(chan struct{})
 	r.done = make(chan struct{})
 	go r.watch()
 	return nil
 }
 
-// Stop stops watching the files.
+// Stop stops watching the files and releases the listen ports.
 func (r *Registry) Stop() error {
 	if r.stop != nil {
 		close(r.stop)
 		<-r.done
 		r.stop = nil
+	}
+	if r.unclaim != nil {
+		r.unclaim()
+		r.unclaim = nil
 	}
 	return nil
 }

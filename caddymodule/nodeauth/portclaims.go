@@ -1,0 +1,71 @@
+package nodeauth
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/crgate/crgate/internal/portclaim"
+)
+
+// claimPorts claims every TCP port the HTTP servers listen on for this
+// process, so that a second crgate on one of them refuses to start rather
+// than share it (internal/portclaim: Caddy's listeners set SO_REUSEPORT,
+// and the kernel would split the port's connections between two
+// configurations). It returns the release of all the claims.
+func claimPorts(ctx caddy.Context) (func(), error) {
+	appIface, err := ctx.AppIfConfigured("http")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claiming the listen ports: %w", err)
+	}
+	app, ok := appIface.(*caddyhttp.App)
+	if !ok {
+		return nil, fmt.Errorf("claiming the listen ports: http app is %T", appIface)
+	}
+	return claimServerPorts(app.Servers)
+}
+
+// claimServerPorts claims the TCP ports of servers' listen addresses, all
+// or none.
+func claimServerPorts(servers map[string]*caddyhttp.Server) (func(), error) {
+	var releases []func()
+	release := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	names := make([]string, 0, len(servers))
+	for name := range servers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	repl := caddy.NewReplacer()
+	for _, name := range names {
+		for _, addr := range servers[name].Listen {
+			na, err := caddy.ParseNetworkAddress(repl.ReplaceKnown(addr, ""))
+			if err != nil || !strings.HasPrefix(na.Network, "tcp") {
+				continue // Caddy refuses a bad address itself; unix sockets have no port
+			}
+			for port := na.StartPort; port <= na.EndPort; port++ {
+				r, err := portclaim.Claim(port)
+				if errors.Is(err, portclaim.ErrClaimed) {
+					release()
+					return nil, fmt.Errorf("server %s, listen %s: another crgate already serves %w; stop it first (two gateways on one port would split its connections between two configurations)", name, addr, err)
+				}
+				if err != nil {
+					release()
+					return nil, fmt.Errorf("server %s, listen %s: %w", name, addr, err)
+				}
+				releases = append(releases, r)
+			}
+		}
+	}
+	return release, nil
+}

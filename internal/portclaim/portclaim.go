@@ -1,0 +1,62 @@
+// Package portclaim makes each TCP port crgate serves one gateway's. Caddy
+// opens its listeners with SO_REUSEPORT, so a second crgate started on a
+// port a running one serves (an old instance left behind, a second unit)
+// would start without error and take about half of the connections, each
+// half under its own configuration. A claim is refused instead.
+package portclaim
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrClaimed is returned when another process holds the claim.
+var ErrClaimed = errors.New("claimed by another process")
+
+// claims are this process's claims by name. A configuration reload starts
+// the new configuration before it stops the old one, so a process claims
+// a port again while it still holds it: claims are counted.
+var (
+	mu     sync.Mutex
+	claims = map[string]*claim{}
+)
+
+type claim struct {
+	n       int
+	release func()
+}
+
+// Claim claims the TCP port for this process until the returned release
+// is called (once). It fails with ErrClaimed while another process holds
+// the port's claim.
+func Claim(port uint) (release func(), err error) {
+	name := fmt.Sprintf("crgate/tcp/%d", port)
+	mu.Lock()
+	defer mu.Unlock()
+	c := claims[name]
+	if c == nil {
+		rel, err := hold(name)
+		if err != nil {
+			return nil, fmt.Errorf("tcp port %d: %w", port, err)
+		}
+		c = &claim{release: rel}
+		claims[name] = c
+	}
+	c.n++
+	var once sync.Once
+	return func() { once.Do(func() { drop(name) }) }, nil
+}
+
+func drop(name string) {
+	mu.Lock()
+	defer mu.Unlock()
+	c := claims[name]
+	if c == nil {
+		return
+	}
+	if c.n--; c.n == 0 {
+		c.release()
+		delete(claims, name)
+	}
+}
