@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/crgate/crgate/internal/portclaim"
 )
@@ -17,7 +18,7 @@ import (
 // than share it (internal/portclaim: Caddy's listeners set SO_REUSEPORT,
 // and the kernel would split the port's connections between two
 // configurations). It returns the release of all the claims.
-func claimPorts(ctx caddy.Context) (func(), error) {
+func claimPorts(ctx caddy.Context, logger *zap.Logger) (func(), error) {
 	appIface, err := ctx.AppIfConfigured("http")
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return func() {}, nil
@@ -29,12 +30,13 @@ func claimPorts(ctx caddy.Context) (func(), error) {
 	if !ok {
 		return nil, fmt.Errorf("claiming the listen ports: http app is %T", appIface)
 	}
-	return claimServerPorts(app.Servers)
+	return claimServerPorts(app.Servers, logger)
 }
 
 // claimServerPorts claims the TCP ports of servers' listen addresses, all
-// or none.
-func claimServerPorts(servers map[string]*caddyhttp.Server) (func(), error) {
+// or none. A claim name another user's process holds is logged and
+// passed over: that process cannot share the port (portclaim.ErrForeign).
+func claimServerPorts(servers map[string]*caddyhttp.Server, logger *zap.Logger) (func(), error) {
 	var releases []func()
 	release := func() {
 		for _, r := range releases {
@@ -55,6 +57,11 @@ func claimServerPorts(servers map[string]*caddyhttp.Server) (func(), error) {
 			}
 			for port := na.StartPort; port <= na.EndPort; port++ {
 				r, err := portclaim.Claim(port)
+				if errors.Is(err, portclaim.ErrForeign) {
+					logger.Warn("port claim held by a process of another user; going on without it",
+						zap.String("server", name), zap.String("listen", addr), zap.Uint("port", port))
+					continue
+				}
 				if errors.Is(err, portclaim.ErrClaimed) {
 					release()
 					return nil, fmt.Errorf("server %s, listen %s: another crgate already serves %w; stop it first (two gateways on one port would split its connections between two configurations)", name, addr, err)

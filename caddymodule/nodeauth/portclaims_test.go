@@ -8,16 +8,17 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 // held reports whether another process could not claim port now.
 func held(t *testing.T, port string) bool {
 	t.Helper()
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "@crgate/tcp/" + port, Net: "unixgram"})
+	ln, err := net.Listen("unix", "@crgate/tcp/"+port)
 	if err != nil {
 		return true
 	}
-	c.Close()
+	ln.Close()
 	return false
 }
 
@@ -26,7 +27,7 @@ func TestClaimServerPorts(t *testing.T) {
 		"srv0": {Listen: []string{":59211"}},
 		"srv1": {Listen: []string{"unix//tmp/crgate-test.sock", "127.0.0.1:59212-59213"}},
 	}
-	release, err := claimServerPorts(servers)
+	release, err := claimServerPorts(servers, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +44,12 @@ func TestClaimServerPorts(t *testing.T) {
 	}
 
 	// Another process serves the last port of the range: all or nothing.
-	other, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "@crgate/tcp/59213", Net: "unixgram"})
+	other, err := net.Listen("unix", "@crgate/tcp/59213")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	_, err = claimServerPorts(servers)
+	_, err = claimServerPorts(servers, zap.NewNop())
 	if err == nil || !strings.Contains(err.Error(), "server srv1, listen 127.0.0.1:59212-59213: another crgate already serves tcp port 59213") {
 		t.Fatalf("claim beside another gateway: %v", err)
 	}

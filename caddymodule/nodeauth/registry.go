@@ -137,7 +137,7 @@ func (r *Registry) Start() error {
 	if err := checkClientAuthDoors(r.ctx, r); err != nil {
 		return err
 	}
-	unclaim, err := claimPorts(r.ctx)
+	unclaim, err := claimPorts(r.ctx, r.logger)
 	if err != nil {
 		return err
 	}

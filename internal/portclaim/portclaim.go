@@ -11,8 +11,14 @@ import (
 	"sync"
 )
 
-// ErrClaimed is returned when another process holds the claim.
+// ErrClaimed is returned when another process of this user holds the
+// claim: a second gateway on the port.
 var ErrClaimed = errors.New("claimed by another process")
+
+// ErrForeign is returned when a process of another user (or one whose
+// user cannot be told) holds the claim's name. It cannot share the port
+// with this process, so it is no second gateway; the port goes unclaimed.
+var ErrForeign = errors.New("claim name held by a process of another user")
 
 // claims are this process's claims by name. A configuration reload starts
 // the new configuration before it stops the old one, so a process claims
@@ -28,8 +34,9 @@ type claim struct {
 }
 
 // Claim claims the TCP port for this process until the returned release
-// is called (once). It fails with ErrClaimed while another process holds
-// the port's claim.
+// is called (once). It fails with ErrClaimed while another process of
+// this user holds the port's claim, and with ErrForeign when a process of
+// another user holds its name.
 func Claim(port uint) (release func(), err error) {
 	name := fmt.Sprintf("crgate/tcp/%d", port)
 	mu.Lock()

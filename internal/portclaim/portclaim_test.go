@@ -8,15 +8,26 @@ import (
 	"testing"
 )
 
-// another holds name as a second process would, until the test ends.
-func another(t *testing.T, name string) func() {
+// another holds name as a second process would, until stop or the end of
+// the test.
+func another(t *testing.T, name string) (stop func()) {
 	t.Helper()
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "@" + name, Net: "unixgram"})
+	ln, err := net.Listen("unix", "@"+name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return func() { c.Close() }
+	t.Cleanup(func() { ln.Close() })
+	return func() { ln.Close() }
+}
+
+// free reports whether another process could take name now.
+func free(name string) bool {
+	ln, err := net.Listen("unix", "@"+name)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }
 
 func TestClaim(t *testing.T) {
@@ -33,13 +44,16 @@ func TestClaim(t *testing.T) {
 	}
 	r1()
 	r1() // a release counts once
-	if _, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "@crgate/tcp/59101", Net: "unixgram"}); err == nil {
+	if free("crgate/tcp/59101") {
 		t.Fatal("another process could claim the port while one claim was still held")
 	}
 	r2()
+	if !free("crgate/tcp/59101") {
+		t.Fatal("the port stayed claimed after the last release")
+	}
 	stop := another(t, "crgate/tcp/59101")
 	if _, err := Claim(port); !errors.Is(err, ErrClaimed) {
-		t.Fatalf("Claim while another process holds the port = %v, want ErrClaimed", err)
+		t.Fatalf("Claim while another process of this user holds the port = %v, want ErrClaimed", err)
 	}
 	stop()
 	r3, err := Claim(port)
@@ -54,4 +68,16 @@ func TestClaim(t *testing.T) {
 		t.Fatalf("Claim of a port nobody holds: %v", err)
 	}
 	r4()
+}
+
+// A process of another user holding the name cannot share the port: it
+// is reported as foreign, not as a second gateway.
+func TestClaimNameHeldByAnotherUser(t *testing.T) {
+	another(t, "crgate/tcp/59104")
+	own := euid
+	t.Cleanup(func() { euid = own })
+	euid = func() int { return own() + 1 }
+	if _, err := Claim(59104); !errors.Is(err, ErrForeign) {
+		t.Fatalf("Claim beside another user's socket = %v, want ErrForeign", err)
+	}
 }
