@@ -50,7 +50,7 @@ e2e: test-deps build sim
 # part when installed; BENCH_FLAGS passes crgate-bench flags, e.g.
 # BENCH_FLAGS='-trials 3 -workloads search-h1-c64'.
 bench: build sim bench-tools
-	bin/crgate-bench -crgate $(BIN) -sim $(SIM) -load bin/crgate-load $(BENCH_FLAGS)
+	bin/crgate-bench -crgate $(BIN) -sim $(SIM) -load bin/crgate-load -results bench/results.md $(BENCH_FLAGS)
 
 bench-tools:
 	$(GO) build -o bin/crgate-load ./bench/cmd/crgate-load

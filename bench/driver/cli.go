@@ -40,7 +40,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.ProfileWorkload, "profile-workload", "", "the workload the profile run measures (default "+Headline+")")
 	fs.StringVar(&o.ProfileConfig, "profile-config", "", "the configuration the profile run measures (default crgate)")
 	fs.StringVar(&o.OutDir, "out", "bench/out", "raw data `directory`")
-	fs.StringVar(&results, "results", "bench/results.md", "write the Markdown report to this `file` (empty: do not)")
+	// Only `make bench` (the full run) writes the committed report; an ad
+	// hoc run (a subset, a profile, an A/B) prints its tables only.
+	fs.StringVar(&results, "results", "", "also write the Markdown report to this `file` (`make bench`: bench/results.md)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
