@@ -34,8 +34,9 @@ func claimPorts(ctx caddy.Context, logger *zap.Logger) (func(), error) {
 }
 
 // claimServerPorts claims the TCP ports of servers' listen addresses, all
-// or none. A claim name another user's process holds is logged and
-// passed over: that process cannot share the port (portclaim.ErrForeign).
+// or none. A claim name another user's process holds (that process cannot
+// share the port) and a claim that cannot be made at all are logged and
+// passed over.
 func claimServerPorts(servers map[string]*caddyhttp.Server, logger *zap.Logger) (func(), error) {
 	var releases []func()
 	release := func() {
@@ -57,18 +58,16 @@ func claimServerPorts(servers map[string]*caddyhttp.Server, logger *zap.Logger) 
 			}
 			for port := na.StartPort; port <= na.EndPort; port++ {
 				r, err := portclaim.Claim(port)
-				if errors.Is(err, portclaim.ErrForeign) {
-					logger.Warn("port claim held by a process of another user; going on without it",
-						zap.String("server", name), zap.String("listen", addr), zap.Uint("port", port))
-					continue
-				}
 				if errors.Is(err, portclaim.ErrClaimed) {
 					release()
 					return nil, fmt.Errorf("server %s, listen %s: another crgate already serves %w; stop it first (two gateways on one port would split its connections between two configurations)", name, addr, err)
 				}
 				if err != nil {
-					release()
-					return nil, fmt.Errorf("server %s, listen %s: %w", name, addr, err)
+					// Another user's name (ErrForeign) or no claims at all
+					// (ErrUnavailable): the guard is not what may stop a start.
+					logger.Warn("listen port not claimed; a second crgate on it would not be refused",
+						zap.String("server", name), zap.String("listen", addr), zap.Uint("port", port), zap.Error(err))
+					continue
 				}
 				releases = append(releases, r)
 			}

@@ -2,6 +2,7 @@ package portclaim
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"syscall"
@@ -19,12 +20,12 @@ import (
 // ours: that is ErrForeign, and the caller goes on without the claim
 // rather than let another user keep crgate from starting.
 func hold(name string) (func(), error) {
-	ln, err := net.Listen("unix", "@"+name)
+	ln, err := listen("unix", "@"+name)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, holder(name)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	// Answer other processes' holder checks.
 	go func() {
@@ -39,8 +40,12 @@ func hold(name string) (func(), error) {
 	return func() { _ = ln.Close() }, nil
 }
 
-// euid is this process's effective user id (a variable for tests).
-var euid = os.Geteuid
+// euid and listen are the process's effective user id and net.Listen
+// (variables for tests).
+var (
+	euid   = os.Geteuid
+	listen = net.Listen
+)
 
 // holder tells whether the process holding name runs as this process's
 // effective user (ErrClaimed) or not (ErrForeign), from the credentials

@@ -20,6 +20,12 @@ var ErrClaimed = errors.New("claimed by another process")
 // with this process, so it is no second gateway; the port goes unclaimed.
 var ErrForeign = errors.New("claim name held by a process of another user")
 
+// ErrUnavailable wraps the error of a claim that could not be made at all
+// (no unix sockets under the service's address-family restrictions, say).
+// The port goes unclaimed: a guard against a second gateway must not be
+// what keeps the first from starting.
+var ErrUnavailable = errors.New("port claims unavailable")
+
 // claims are this process's claims by name. A configuration reload starts
 // the new configuration before it stops the old one, so a process claims
 // a port again while it still holds it: claims are counted.
@@ -35,8 +41,9 @@ type claim struct {
 
 // Claim claims the TCP port for this process until the returned release
 // is called (once). It fails with ErrClaimed while another process of
-// this user holds the port's claim, and with ErrForeign when a process of
-// another user holds its name.
+// this user holds the port's claim, with ErrForeign when a process of
+// another user holds its name, and with ErrUnavailable when no claim can
+// be made.
 func Claim(port uint) (release func(), err error) {
 	name := fmt.Sprintf("crgate/tcp/%d", port)
 	mu.Lock()

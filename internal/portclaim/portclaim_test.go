@@ -5,6 +5,7 @@ package portclaim
 import (
 	"errors"
 	"net"
+	"syscall"
 	"testing"
 )
 
@@ -79,5 +80,18 @@ func TestClaimNameHeldByAnotherUser(t *testing.T) {
 	euid = func() int { return own() + 1 }
 	if _, err := Claim(59104); !errors.Is(err, ErrForeign) {
 		t.Fatalf("Claim beside another user's socket = %v, want ErrForeign", err)
+	}
+}
+
+// Where unix sockets are refused (a service restricted to AF_INET and
+// AF_INET6), no claim can be made: ErrUnavailable, not a refusal.
+func TestClaimUnavailable(t *testing.T) {
+	own := listen
+	t.Cleanup(func() { listen = own })
+	listen = func(string, string) (net.Listener, error) {
+		return nil, &net.OpError{Op: "listen", Net: "unix", Err: syscall.EAFNOSUPPORT}
+	}
+	if _, err := Claim(59105); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrClaimed) {
+		t.Fatalf("Claim without unix sockets = %v, want ErrUnavailable", err)
 	}
 }
