@@ -2,12 +2,9 @@ package nodeauth
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 )
@@ -26,31 +23,16 @@ import (
 // verifies chains itself (node_registry ca) and a probe shows the policy's
 // handshakes really reach the node_registry verifier: mode require alone
 // accepts any certificate at all.
-func checkClientAuthDoors(ctx caddy.Context, reg *Registry) error {
-	appIface, err := ctx.AppIfConfigured("http")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("checking TLS client authentication: %w", err)
-	}
-	app, ok := appIface.(*caddyhttp.App)
-	if !ok {
-		return fmt.Errorf("checking TLS client authentication: http app is %T", appIface)
-	}
-	names := make([]string, 0, len(app.Servers))
-	for name := range app.Servers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+func checkClientAuthDoors(servers map[string]*caddyhttp.Server, reg *Registry) error {
 	var probe func(*tls.Config) error
-	if reg.CAFile != "" {
+	if reg.CAFile != "" && len(servers) > 0 {
+		var err error
 		if probe, err = reg.newProbe(); err != nil {
 			return fmt.Errorf("checking TLS client authentication: %w", err)
 		}
 	}
-	for _, name := range names {
-		if err := checkServerDoors(name, app.Servers[name], probe); err != nil {
+	for _, name := range serverNames(servers) {
+		if err := checkServerDoors(name, servers[name], probe); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package nodeauth
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -13,28 +12,12 @@ import (
 	"github.com/crgate/crgate/internal/portclaim"
 )
 
-// claimPorts claims every TCP port the HTTP servers listen on for this
-// process, so that a second crgate on one of them refuses to start rather
-// than share it (internal/portclaim: Caddy's listeners set SO_REUSEPORT,
-// and the kernel would split the port's connections between two
-// configurations). It returns the release of all the claims.
-func claimPorts(ctx caddy.Context, logger *zap.Logger) (func(), error) {
-	appIface, err := ctx.AppIfConfigured("http")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return func() {}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("claiming the listen ports: %w", err)
-	}
-	app, ok := appIface.(*caddyhttp.App)
-	if !ok {
-		return nil, fmt.Errorf("claiming the listen ports: http app is %T", appIface)
-	}
-	return claimServerPorts(app.Servers, logger)
-}
-
-// claimServerPorts claims the TCP ports of servers' listen addresses, all
-// or none. A claim name another user's process holds (that process cannot
+// claimServerPorts claims every TCP port the HTTP servers listen on for
+// this process, so that a second crgate on one of them refuses to start
+// rather than share it (internal/portclaim: Caddy's listeners set
+// SO_REUSEPORT, and the kernel would split the port's connections between
+// two configurations). It claims all or none and returns the release of
+// all the claims. A claim name another user's process holds (that process cannot
 // share the port) and a claim that cannot be made at all are logged and
 // passed over.
 func claimServerPorts(servers map[string]*caddyhttp.Server, logger *zap.Logger) (func(), error) {
@@ -44,13 +27,8 @@ func claimServerPorts(servers map[string]*caddyhttp.Server, logger *zap.Logger) 
 			r()
 		}
 	}
-	names := make([]string, 0, len(servers))
-	for name := range servers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	repl := caddy.NewReplacer()
-	for _, name := range names {
+	for _, name := range serverNames(servers) {
 		for _, addr := range servers[name].Listen {
 			na, err := caddy.ParseNetworkAddress(repl.ReplaceKnown(addr, ""))
 			if err != nil || !strings.HasPrefix(na.Network, "tcp") {

@@ -134,10 +134,14 @@ func (r *Registry) Validate() error {
 // authentication and listen ports another crgate serves, then starts
 // watching the files.
 func (r *Registry) Start() error {
-	if err := checkClientAuthDoors(r.ctx, r); err != nil {
+	servers, err := httpServers(r.ctx)
+	if err != nil {
 		return err
 	}
-	unclaim, err := claimPorts(r.ctx, r.logger)
+	if err := checkClientAuthDoors(servers, r); err != nil {
+		return err
+	}
+	unclaim, err := claimServerPorts(servers, r.logger)
 	if err != nil {
 		return err
 	}
