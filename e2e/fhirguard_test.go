@@ -25,7 +25,7 @@ var deltaScopes = []string{
 	"Patient.update", "Patient.patch", "Patient.delete", "Patient.$ihe-pix", "Patient.$match",
 	"Patient.$expunge", "Patient.$export", "Patient.$diff", "system.$expunge", "system.$export",
 	"system.$reindex", "system.capabilities", "system.batch", "system.transaction", "system.search",
-	"system.history", "Observation.search",
+	"system.history", "Observation.search", "Organization.search",
 }
 
 // guardResp is an answer through the gateway.
@@ -190,6 +190,14 @@ func blockedSurfaces() []surface {
 	add("GET", 403, "/fhir/Patient?_has:Observation:subject:_has:Encounter:subject:status=x",
 		"/fhir/Patient?organization._has:Encounter:service-provider:status=x")
 	add("PUT", 403, "/fhir/Patient?_has:Encounter:subject:status=finished")
+	// Chains, chained sorts and _list reaching a type delta may not
+	// search (or read): an untyped link, whose types the registry would
+	// pick, is refused whatever the node's scopes.
+	add("GET", 403, "/fhir/Patient?organization.name=x", "/fhir/Patient?general-practitioner:Practitioner.name=x",
+		"/fhir/Observation?subject:Patient.organization:Organization.partof:Organization.endpoint:Endpoint.name=x",
+		"/fhir/Patient?_sort=general-practitioner:Practitioner.name", "/fhir/Patient?_sort=organization.name",
+		"/fhir/Patient?_list=42")
+	add("PUT", 403, "/fhir/Patient?general-practitioner.identifier=a|b")
 	// A page of some search by its id, asked on a path HAPI ignores for
 	// paging (delta may search Patient but not the whole system).
 	add("GET", 400, "/fhir/Patient?_getpages=3b68200d-ac42-44d4-aca4-c0434cdd5f07", "/fhir/Patient/p-0001?_getpages=x",
@@ -431,7 +439,11 @@ func TestFHIRGuardPassesWhatScopesGrant(t *testing.T) {
 		{"delete", "DELETE", "/fhir/Patient/p-0002", nil, "", "/fhir/Patient/p-0002", "alpha"},
 		{"batch", "POST", "/fhir", fhirJSON, batch, "/fhir", "alpha"},
 		{"revinclude", "GET", "/fhir/Patient?family=Smith&_revinclude=Observation:subject", nil, "", "/fhir/Patient?family=Smith&_revinclude=Observation:subject", "alpha"},
-		{"has-after-chain", "GET", "/fhir/Patient?organization._has:Observation:performer:code=x", nil, "", "/fhir/Patient?organization._has:Observation:performer:code=x", "alpha"},
+		{"has-after-chain", "GET", "/fhir/Patient?organization:Organization._has:Observation:performer:code=x", nil, "", "/fhir/Patient?organization:Organization._has:Observation:performer:code=x", "alpha"},
+		{"chain", "GET", "/fhir/Patient?organization:Organization.name=x", nil, "", "/fhir/Patient?organization:Organization.name=x", "alpha"},
+		{"sort-chain", "GET", "/fhir/Patient?_sort=-organization:Organization.name", nil, "", "/fhir/Patient?_sort=-organization:Organization.name", "alpha"},
+		{"contained", "GET", "/fhir/Patient?_contained=true&_containedType=container", nil, "", "/fhir/Patient?_contained=true&_containedType=container", "alpha"},
+		{"filter", "GET", "/fhir/Patient?_filter=name%20eq%20x", nil, "", "/fhir/Patient?_filter=name%20eq%20x", "alpha"},
 	}
 	bothProtocols(t, func(t *testing.T, proto clientOption) {
 		delta := g.client(t, "delta", proto)
@@ -468,7 +480,8 @@ func TestFHIRGuardPassesWhatScopesGrant(t *testing.T) {
 				}
 				reason, oerr := outcomeReason(r)
 				want := "fhir_guard/scope_missing"
-				if tc.name == "revinclude" || tc.name == "has-after-chain" {
+				switch tc.name {
+				case "revinclude", "has-after-chain", "chain", "sort-chain", "contained", "filter":
 					want = "fhir_guard/search_reaches_unscoped_type"
 				}
 				if r.status != http.StatusForbidden || oerr != nil || reason != want {

@@ -18,9 +18,13 @@ import (
 //
 // Modifiers (_include:iterate, :recurse) count the same. A _has is judged
 // wherever the name has one: nested (_has:A:r:_has:B:r:p, which HAPI
-// follows to B) and at the end of a chain (org._has:B:r:p). Chained
-// parameters themselves (subject:Patient.name=…) are not judged; see
-// docs/fhir_guard.md.
+// follows to B) and at the end of a chain (org:Organization._has:B:r:p).
+// A chain needs the search of every type it links to:
+//
+//	subject:Patient.name=…        Patient.search (an untyped link is refused)
+//	_sort=subject:Patient.name    Patient.search (HAPI sorts by one link)
+//	_list=id                      List.read or List.search
+//	_contained (not false), _filter  system.search (any type)
 func checkSearchReach(set scope.Set, rawParams string) *refusal {
 	var ref *refusal
 	reaches := func(name, typ string) bool {
@@ -33,6 +37,15 @@ func checkSearchReach(set scope.Set, rawParams string) *refusal {
 			return false
 		}
 		return true
+	}
+	chain := func(k string) bool {
+		return eachChainLink(k, func(typ string, ok bool) bool {
+			if !ok {
+				ref = forbidden(reasonSearchReach, "chained parameter "+k+" must name each link's target type (param:Type.next)")
+				return false
+			}
+			return reaches("chained parameter "+k, typ)
+		})
 	}
 	err := eachParam(rawParams, true, func(k, v string) bool {
 		// Judged as checkParams judges _method: a name a server might
@@ -50,6 +63,35 @@ func checkSearchReach(set scope.Set, rawParams string) *refusal {
 		case "_revinclude":
 			src, _, _ := strings.Cut(v, ":")
 			return reaches(name, src)
+		case "_sort":
+			// HAPI sorts by a chained parameter too (_sort=patient.family):
+			// the order of the results reveals the other type's values.
+			for _, key := range strings.Split(v, ",") {
+				if !chain(strings.TrimPrefix(strings.TrimSpace(key), "-")) {
+					return false
+				}
+			}
+		case "_list":
+			// Patient?_list=42 answers with the Patients List/42 holds.
+			if !set.Allows("List", "read") && !set.Allows("List", "search") {
+				ref = forbidden(reasonSearchReach, "_list reaches List: this node's scopes include neither List.read nor List.search")
+				return false
+			}
+		case "_contained", "_filter":
+			// _contained (other than false) answers with resources
+			// contained in, or containing, resources of any type; a
+			// _filter expression can chain to any type. Neither can be
+			// judged per type, so they need the system-wide grant.
+			if name == "_contained" && strings.TrimSpace(v) == "false" {
+				break
+			}
+			if !set.Allows(scope.System, "search") {
+				ref = forbidden(reasonSearchReach, name+" can reach any type: it needs system.search")
+				return false
+			}
+		}
+		if !chain(k) {
+			return false
 		}
 		return eachHas(k, func(typ string, ok bool) bool {
 			if !ok {
@@ -63,6 +105,30 @@ func checkSearchReach(set scope.Set, rawParams string) *refusal {
 		return badRequest(reasonBadQuery, err.Error())
 	}
 	return ref
+}
+
+// eachChainLink calls fn with the target type of every link of a
+// chained parameter name (subject:Patient.organization:Organization.name
+// links to Patient and Organization): a chain reveals whether resources
+// of its target types match, as _has does. ok is false for a link that
+// does not name an R4 resource type (param:Type.next): without one the
+// server picks the parameter's targets, which the guard does not know.
+// It stops when fn returns false.
+func eachChainLink(k string, fn func(typ string, ok bool) bool) bool {
+	for {
+		link, rest, chained := strings.Cut(k, ".")
+		if !chained {
+			return true
+		}
+		typ := ""
+		if i := strings.LastIndexByte(link, ':'); i >= 0 {
+			typ = link[i+1:]
+		}
+		if !fn(typ, scope.IsResourceType(typ)) {
+			return false
+		}
+		k = rest
+	}
 }
 
 // eachHas calls fn with the type of every _has in the parameter name k:
