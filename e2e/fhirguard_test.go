@@ -525,3 +525,60 @@ func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestFHIRGuardRefusesDirectiveHeaders: headers the registry reads as
+// another request (a method override) or as a wider one (HAPI's
+// X-Cascade, which deletes every resource referring to the one deleted)
+// are refused on requests the node's scopes would otherwise allow, and
+// reach nothing. (Their '_' spellings never get this far: Caddy drops
+// header names with '_' or '.' unless a server lists them in
+// expected_underscore_headers; fhir_guard's unit tests judge them.)
+func TestFHIRGuardRefusesDirectiveHeaders(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gatewayOptions{})
+	fhirJSON := "application/fhir+json"
+	transaction := `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/p-0002"}}]}`
+	cases := []struct {
+		name, method, target string
+		header               http.Header
+		body                 string
+		status               int
+		reason               string
+	}{
+		{"cascade-delete", "DELETE", "/fhir/Patient/p-0002", http.Header{"X-Cascade": {"delete"}}, "", 403, "fhir_guard/conditional_delete"},
+		{"cascade-on-transaction", "POST", "/fhir", http.Header{"Content-Type": {fhirJSON}, "X-Cascade": {"delete"}}, transaction, 403, "fhir_guard/conditional_delete"},
+		{"method-override", "GET", "/fhir/Patient/p-0002", http.Header{"X-Http-Method-Override": {"DELETE"}}, "", 400, "fhir_guard/method_override"},
+	}
+	for _, tc := range cases {
+		for _, proto := range []string{"h1", "h2"} {
+			t.Run(proto+"/"+tc.name, func(t *testing.T) {
+				before := len(g.sim.records(t))
+				var r guardResp
+				var err error
+				if proto == "h1" {
+					r, err = g.rawH1(t, "delta", tc.method, tc.target, tc.header, tc.body)
+				} else {
+					r, err = g.h2or1(g.client(t, "delta", http2), tc.method, tc.target, tc.header, tc.body)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				reason, oerr := outcomeReason(r)
+				if r.status != tc.status || oerr != nil || reason != tc.reason {
+					t.Fatalf("status %d, reason %q, %v; want %d %s", r.status, reason, oerr, tc.status, tc.reason)
+				}
+				if recs := g.sim.records(t)[before:]; len(recs) != 0 {
+					t.Fatalf("simulator saw %s %s", recs[0].Method, recs[0].RequestURI)
+				}
+			})
+		}
+	}
+	// Without the header, the same DELETE is the node's to make.
+	r, err := g.rawH1(t, "delta", "DELETE", "/fhir/Patient/p-0002", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, oerr := outcomeReason(r); oerr == nil {
+		t.Fatalf("plain DELETE refused: %d %s", r.status, r.body)
+	}
+}

@@ -86,13 +86,23 @@ func checkParams(q *judged) *refusal {
 // compared ignoring case and treating '_' as '-', as some servers do.
 var overrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
-// checkHeaders refuses a method-override header, whatever its value.
+// cascadeHeader makes HAPI's DELETE (and a transaction's DELETE entries,
+// which see the request's headers) delete every resource that refers to
+// the one deleted, whatever their types: the header twin of the
+// _cascade=delete parameter.
+const cascadeHeader = "x-cascade"
+
+// checkHeaders refuses a method-override header and HAPI's cascade
+// header, whatever their values.
 func checkHeaders(h http.Header) *refusal {
 	for name := range h {
 		for _, o := range overrideHeaders {
 			if headerNameIs(name, o) {
 				return badRequest(reasonMethodOverride, "method-override header "+o+" is refused: the method is the request's own")
 			}
+		}
+		if headerNameIs(name, cascadeHeader) {
+			return forbidden(reasonConditionalDel, "the X-Cascade header (cascading delete) is never allowed through the gateway")
 		}
 	}
 	return nil
