@@ -73,6 +73,7 @@ https://:{$CRGATE_REGISTRY_PORT} {
 	}
 	audit
 	node_auth
+	fhir_guard
 	reverse_proxy {$CRGATE_UPSTREAM}
 }
 `

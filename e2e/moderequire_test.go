@@ -45,6 +45,7 @@ https://:{$CRGATE_REGISTRY_PORT} {
 		}
 	}
 	node_auth
+	fhir_guard
 	registry_proxy {$CRGATE_UPSTREAM}
 }
 `

@@ -427,6 +427,58 @@ localhost:{$CRGATE_REGISTRY_PORT} {
 	}
 }
 
+// TestUnguardedRegistryDoorRefusesToStart: a registry door on which a
+// handler that answers from the registry can run without node_auth and
+// fhir_guard before it (a site that forgot fhir_guard, guards inside one
+// handle block and a proxy in another, a proxy in handle_errors) would
+// hand registered nodes the HAPI tester UI, $expunge and Elasticsearch;
+// crgate refuses to start and names the handler.
+func TestUnguardedRegistryDoorRefusesToStart(t *testing.T) {
+	t.Parallel()
+	const global = `{
+	admin 127.0.0.1:{$CRGATE_ADMIN_PORT}
+	auto_https off
+	node_registry {
+		clients {$CRGATE_CERTS}/clients.json
+	}
+}
+https://:{$CRGATE_REGISTRY_PORT} {
+	tls {$CRGATE_CERTS}/server.crt {$CRGATE_CERTS}/server.key {
+		client_auth {
+			mode require_and_verify
+			trust_pool file {$CRGATE_CERTS}/ca.crt
+			verifier node_registry
+		}
+	}
+`
+	tests := []struct{ name, site, want string }{
+		{"no-fhir-guard", "\tnode_auth\n\treverse_proxy {$CRGATE_UPSTREAM}\n", "(reverse_proxy) can run without node_auth and fhir_guard before it"},
+		{"guards-in-one-handle-block", "\thandle /fhir/* {\n\t\tnode_auth\n\t\tfhir_guard\n\t\tregistry_proxy {$CRGATE_UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {$CRGATE_UPSTREAM}\n\t}\n",
+			"(reverse_proxy) can run without node_auth and fhir_guard"},
+		{"proxy-in-handle-errors", "\tnode_auth\n\tfhir_guard\n\tregistry_proxy {$CRGATE_UPSTREAM}\n\thandle_errors {\n\t\treverse_proxy {$CRGATE_UPSTREAM}\n\t}\n",
+			"errors.routes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
+			if err := os.WriteFile(caddyfile, []byte(global+tc.site+"}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runGatewayToExit(t, gatewayOptions{caddyfile: caddyfile})
+			if err == nil {
+				t.Fatalf("crgate started with an unguarded registry door:\n%s", out)
+			}
+			msg := fatalMessage(out)
+			for _, want := range []string{tc.want, "listen :", "put node_auth and fhir_guard ahead of it"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error does not say %q: %s", want, msg)
+				}
+			}
+		})
+	}
+}
+
 // TestRefusedHandshakeAlertReachesCurl: an OpenSSL client (curl) without a
 // certificate is told why it was refused. Under TLS 1.3 it sends its
 // request before it reads the server's alert; if the gateway closed the

@@ -66,13 +66,7 @@ func checkServerDoors(name string, srv *caddyhttp.Server, probe func(*tls.Config
 			return false, "client_auth mode: " + clientAuthMode(cp.TLSConfig.ClientAuth)
 		}
 	}
-	usesClientAuth := false
-	for _, cp := range srv.TLSConnPolicies {
-		if cp.TLSConfig != nil && cp.TLSConfig.ClientAuth != tls.NoClientCert {
-			usesClientAuth = true
-		}
-	}
-	if !usesClientAuth {
+	if !asksForClientCerts(srv) {
 		return nil
 	}
 	strict := -1
@@ -99,6 +93,17 @@ func checkServerDoors(name string, srv *caddyhttp.Server, probe func(*tls.Config
 		"Give the mTLS site a host-less address (e.g. https://:443) so its policy is the server's only one, "+
 		"use client_auth mode require_and_verify (or mode require with node_registry's ca and verifier node_registry), or move other sites to their own port",
 		name, strings.Join(srv.Listen, " "), firstOpen, openWhy, also)
+}
+
+// asksForClientCerts reports a registry door: a server with a TLS policy
+// that asks clients for a certificate.
+func asksForClientCerts(srv *caddyhttp.Server) bool {
+	for _, cp := range srv.TLSConnPolicies {
+		if cp.TLSConfig != nil && cp.TLSConfig.ClientAuth != tls.NoClientCert {
+			return true
+		}
+	}
+	return false
 }
 
 func clientAuthMode(ca tls.ClientAuthType) string {

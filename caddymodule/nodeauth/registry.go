@@ -141,6 +141,9 @@ func (r *Registry) Start() error {
 	if err := checkClientAuthDoors(servers, r); err != nil {
 		return err
 	}
+	if err := checkGuardedRoutes(servers); err != nil {
+		return err
+	}
 	unclaim, err := claimServerPorts(servers, r.logger)
 	if err != nil {
 		return err
