@@ -269,6 +269,9 @@ func TestAuditOneEventPerRequestAndHandshake(t *testing.T) {
 
 	evs := requestEvents(auditEvents(t, g.auditFile()))
 	if len(evs) != len(wants) {
+		for _, e := range evs {
+			t.Log(e.codes(), e.OutcomeDesc)
+		}
 		t.Fatalf("%d audit events, want exactly %d", len(evs), len(wants))
 	}
 	u, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)

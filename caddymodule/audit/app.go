@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/crgate/crgate/caddymodule/audit/auditsink"
@@ -159,6 +160,10 @@ type App struct {
 	failOpen bool
 	cancel   context.CancelFunc
 	wg       *sync.WaitGroup
+
+	// watched are the HTTP servers whose connections this config's
+	// audit handlers watch for requests answered before any route.
+	watched *serverSet
 }
 
 // sinkRun is one sink and its delivery state.
@@ -183,6 +188,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // spool.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.watched = &serverSet{m: make(map[*caddyhttp.Server]bool)}
 	a.inflight = new(atomic.Int64)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
@@ -494,7 +500,7 @@ func (a *App) recordAlert(rec *auditrec.Record) {
 	if _, err := a.spool.append(frameEvent, 0, rec, true, false); err != nil {
 		reason := spoolErrReason(err)
 		drops.WithLabelValues(reason).Inc()
-		a.logger.Error("audit record of a refused handshake dropped", zap.String("reason", reason), zap.Error(err))
+		a.logger.Error("audit record of a refused handshake or unrouted request dropped", zap.String("reason", reason), zap.Error(err))
 		return
 	}
 	countRecorded(rec.Kind)

@@ -93,6 +93,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app
+	// Requests the server answers before any route are recorded too
+	// (unrouted.go).
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		app.watchServer(srv)
+	}
 	return nil
 }
 
@@ -138,6 +143,7 @@ var (
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	markRouted(r)
 	if !takeRequest(r) {
 		return next.ServeHTTP(w, r)
 	}

@@ -61,7 +61,7 @@ type Record struct {
 	NodeID          string
 	NodeName        string
 	NodeFingerprint string // certfp form
-	CertSubject     string // presented certificate's subject, handshakes only
+	CertSubject     string // presented certificate's subject, when node_auth did not name the node
 
 	// The person, for the admin door's records (KindUser*): UserID is the
 	// account's email, UserRole "admin" or "user". Action names an account

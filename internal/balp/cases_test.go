@@ -117,6 +117,21 @@ func goldenCases() []goldenCase {
 		r.Status = 403
 		r.RefusalModule, r.RefusalReason, r.RefusalDetail = "subnet_guard", "outside_admin_subnets", "192.0.2.10 is not in 127.0.0.0/8"
 	})
+	add("refused-not-routed", &auditrec.Record{
+		Kind:            auditrec.KindRequest,
+		ID:              "e1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+		Time:            testTime,
+		Duration:        2 * time.Millisecond,
+		Proto:           "HTTP/1.1",
+		NodeFingerprint: testFP,
+		CertSubject:     "CN=alpha,O=Clinic",
+		ClientIP:        "127.0.0.7",
+		ClientPort:      41002,
+		TLSServerName:   "registry.example",
+		RefusalModule:   "http",
+		RefusalReason:   "not_routed",
+		RefusalDetail:   "the HTTP server answered this request before any route ran",
+	})
 	add("handshake-refused", &auditrec.Record{
 		Kind:            auditrec.KindHandshake,
 		ID:              "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",

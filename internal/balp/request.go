@@ -186,10 +186,16 @@ func (x *build) period() *d.Period {
 	return &x.period_
 }
 
-// requestEntities are the query entity (the raw request), the patients
+// requestEntities are the query entity (the raw request, when there is
+// one), the patients
 // the request names, the resource it targets, and its X-Request-Id.
 func (x *build) requestEntities() []*ae.AuditEvent_Entity {
-	ents := append(x.entsP[:0], x.queryEntity())
+	ents := x.entsP[:0]
+	if x.rec.Method != "" || x.rec.URI != "" {
+		// A request the HTTP server answered before any route (module
+		// "http") has no request line the gateway could keep.
+		ents = append(ents, x.queryEntity())
+	}
 	x.patients = patientsOf(x.rec, x.patients[:0])
 	for _, p := range x.patients {
 		ents = append(ents, x.patientEntity(p))
