@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -87,11 +88,24 @@ func handlers(t *testing.T, srv map[string]any) []string {
 func TestProductionCaddyfile(t *testing.T) {
 	t.Parallel()
 	cfg, _ := adaptCaddyfile(t, filepath.Join(repoRoot, "configs", "Caddyfile"))
-	if got := dig[string](t, cfg, "admin", "listen"); got != "127.0.0.1:2019" {
-		t.Errorf("admin API listens on %q, want loopback 127.0.0.1:2019", got)
+	// The admin API can replace the config: a unix socket with Caddy's
+	// default mode (0200, the crgate user only), not a TCP port every
+	// local process reaches.
+	if got := dig[string](t, cfg, "admin", "listen"); !strings.HasPrefix(got, "unix/") || strings.Contains(got, "|") {
+		t.Errorf("admin API listens on %q, want a unix socket with the default owner-only mode", got)
 	}
 	for name, s := range dig[map[string]any](t, cfg, "apps", "http", "servers") {
 		srv := s.(map[string]any)
+		if listen := fmt.Sprint(srv["listen"]); listen == "[127.0.0.1:2020]" {
+			// The metrics listener: loopback, plain HTTP/1.1, metrics only.
+			if p := fmt.Sprint(srv["protocols"]); p != "[h1]" {
+				t.Errorf("metrics server %s: protocols %s, want [h1]", name, p)
+			}
+			if got := handlerNames(srv["routes"]); got != "metrics static_response" {
+				t.Errorf("metrics server %s serves %q, want only metrics (and 404s)", name, got)
+			}
+			continue
+		}
 		if srv["strict_sni_host"] != true {
 			t.Errorf("server %s: strict_sni_host not on", name)
 		}
@@ -233,12 +247,16 @@ func TestProductionCaddyfileRuns(t *testing.T) {
 	s := startSim(t)
 	env, g := gatewayEnv(t, gatewayOptions{}, s.addr)
 	g.sim = s
+	adminSock := filepath.Join(t.TempDir(), "admin.sock")
+	metricsPort := freePort(t)
 	for old, repl := range map[string]string{
-		"/etc/crgate/":         g.certs + "/",
-		"https://:443 {":       fmt.Sprintf("https://:%d {", g.port),
-		"https://:8443 {":      fmt.Sprintf("https://:%d {", g.adminSite),
-		"admin 127.0.0.1:2019": fmt.Sprintf("admin 127.0.0.1:%d", g.adminPort),
-		"127.0.0.1:3000":       s.addr,
+		"/etc/crgate/":                      g.certs + "/",
+		"https://:443 {":                    fmt.Sprintf("https://:%d {", g.port),
+		"https://:8443 {":                   fmt.Sprintf("https://:%d {", g.adminSite),
+		"admin unix//run/crgate/admin.sock": "admin unix/" + adminSock,
+		"servers 127.0.0.1:2020 {":          fmt.Sprintf("servers 127.0.0.1:%d {", metricsPort),
+		"http://:2020 {":                    fmt.Sprintf("http://:%d {", metricsPort),
+		"127.0.0.1:3000":                    s.addr,
 	} {
 		if !strings.Contains(text, old) {
 			t.Fatalf("configs/Caddyfile no longer contains %q", old)
@@ -296,6 +314,27 @@ func TestProductionCaddyfileRuns(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("audit trail %s has mode %v; want 0600", trail, fi.Mode().Perm())
 	}
+	// The admin API is a socket only the gateway's user can open, and
+	// what an operator's reload goes through; metrics are on their own
+	// loopback listener.
+	if fi, err := os.Stat(adminSock); err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o200 {
+		t.Fatalf("admin socket %s: %v %v; want a socket of mode 0200", adminSock, fi, err)
+	}
+	if out, err := crgate("reload", "--config", caddyfile, "--adapter", "caddyfile"); err != nil {
+		t.Fatalf("crgate reload through the admin socket: %v\n%s", err, out)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "crgate_") {
+		t.Fatalf("metrics listener: %d, crgate metrics present %v", resp.StatusCode, strings.Contains(string(metrics), "crgate_"))
+	}
+	if resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/load", metricsPort), "application/json", strings.NewReader("{}")); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("metrics listener answers /load: %v %v", resp, err)
+	}
 	var search, handshake bool
 	for _, ev := range evs {
 		search = search || ev.codes() == "rest/search-type/ITI-78" && ev.nodeID() == "alpha"
@@ -304,4 +343,32 @@ func TestProductionCaddyfileRuns(t *testing.T) {
 	if !search || !handshake {
 		t.Fatalf("audit trail lacks the node's search (%v) or the refused handshake (%v)", search, handshake)
 	}
+}
+
+// handlerNames lists the distinct handlers in a route tree, subroutes
+// opened, sorted.
+func handlerNames(routes any) string {
+	seen := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		rs, _ := v.([]any)
+		for _, r := range rs {
+			hs, _ := r.(map[string]any)["handle"].([]any)
+			for _, h := range hs {
+				hm := h.(map[string]any)
+				if hm["handler"] == "subroute" {
+					walk(hm["routes"])
+					continue
+				}
+				seen[fmt.Sprint(hm["handler"])] = true
+			}
+		}
+	}
+	walk(routes)
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, " ")
 }
