@@ -526,29 +526,19 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// TestFHIRGuardRefusesDirectiveHeaders: headers the registry reads as
-// another request (a method override) or as a wider one (HAPI's
-// X-Cascade, which deletes every resource referring to the one deleted)
-// are refused on requests the node's scopes would otherwise allow, and
-// reach nothing. (Their '_' spellings never get this far: Caddy drops
-// header names with '_' or '.' unless a server lists them in
-// expected_underscore_headers; fhir_guard's unit tests judge them.)
-func TestFHIRGuardRefusesDirectiveHeaders(t *testing.T) {
-	t.Parallel()
-	g := startGateway(t, gatewayOptions{})
-	fhirJSON := "application/fhir+json"
-	transaction := `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/p-0002"}}]}`
-	cases := []struct {
-		name, method, target string
-		header               http.Header
-		body                 string
-		status               int
-		reason               string
-	}{
-		{"cascade-delete", "DELETE", "/fhir/Patient/p-0002", http.Header{"X-Cascade": {"delete"}}, "", 403, "fhir_guard/conditional_delete"},
-		{"cascade-on-transaction", "POST", "/fhir", http.Header{"Content-Type": {fhirJSON}, "X-Cascade": {"delete"}}, transaction, 403, "fhir_guard/conditional_delete"},
-		{"method-override", "GET", "/fhir/Patient/p-0002", http.Header{"X-Http-Method-Override": {"DELETE"}}, "", 400, "fhir_guard/method_override"},
-	}
+// refusedCase is a request a node's scopes would otherwise allow that
+// the gateway must refuse with an OperationOutcome, reaching nothing.
+type refusedCase struct {
+	name, method, target string
+	header               http.Header
+	body                 string
+	status               int
+	reason               string
+}
+
+// refuseEach sends every case as delta over HTTP/1.1 and HTTP/2.
+func refuseEach(t *testing.T, g *gateway, cases []refusedCase) {
+	t.Helper()
 	for _, tc := range cases {
 		for _, proto := range []string{"h1", "h2"} {
 			t.Run(proto+"/"+tc.name, func(t *testing.T) {
@@ -573,6 +563,24 @@ func TestFHIRGuardRefusesDirectiveHeaders(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestFHIRGuardRefusesDirectiveHeaders: headers the registry reads as
+// another request (a method override) or as a wider one (HAPI's
+// X-Cascade, which deletes every resource referring to the one deleted)
+// are refused on requests the node's scopes would otherwise allow, and
+// reach nothing. (Their '_' spellings never get this far: Caddy drops
+// header names with '_' or '.' unless a server lists them in
+// expected_underscore_headers; fhir_guard's unit tests judge them.)
+func TestFHIRGuardRefusesDirectiveHeaders(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gatewayOptions{})
+	transaction := `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/p-0002"}}]}`
+	refuseEach(t, g, []refusedCase{
+		{"cascade-delete", "DELETE", "/fhir/Patient/p-0002", http.Header{"X-Cascade": {"delete"}}, "", 403, "fhir_guard/conditional_delete"},
+		{"cascade-on-transaction", "POST", "/fhir", http.Header{"Content-Type": {"application/fhir+json"}, "X-Cascade": {"delete"}}, transaction, 403, "fhir_guard/conditional_delete"},
+		{"method-override", "GET", "/fhir/Patient/p-0002", http.Header{"X-Http-Method-Override": {"DELETE"}}, "", 400, "fhir_guard/method_override"},
+	})
 	// Without the header, the same DELETE is the node's to make.
 	r, err := g.rawH1(t, "delta", "DELETE", "/fhir/Patient/p-0002", nil, "")
 	if err != nil {
@@ -580,5 +588,41 @@ func TestFHIRGuardRefusesDirectiveHeaders(t *testing.T) {
 	}
 	if _, oerr := outcomeReason(r); oerr == nil {
 		t.Fatalf("plain DELETE refused: %d %s", r.status, r.body)
+	}
+}
+
+// TestFHIRGuardJudgesConditionalReferences: a reference written as a
+// search (Practitioner?name=x) makes the registry search that type for
+// the node when it creates, updates or patches, and the outcome tells
+// the node whether anything matched; such a reference needs the search
+// it runs, in a body, a JSON Patch or a transaction entry, however it
+// is spelled. A write body the guard cannot read (XML) is refused. One
+// the node may search passes, byte for byte.
+func TestFHIRGuardJudgesConditionalReferences(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, gatewayOptions{})
+	fhirJSON := http.Header{"Content-Type": {"application/fhir+json"}}
+	reach := "fhir_guard/search_reaches_unscoped_type"
+	refuseEach(t, g, []refusedCase{
+		{"create", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner?name=Smith"}]}`, 403, reach},
+		{"create-escaped", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner\u003Fname=Smith"}]}`, 403, reach},
+		{"update-absolute", "PUT", "/fhir/Patient/p-0001", fhirJSON, `{"resourceType":"Patient","id":"p-0001","generalPractitioner":[{"reference":"https://registry.example/fhir/Practitioner/?name=Smith"}]}`, 403, reach},
+		{"create-scoped-type-unscoped-criteria", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","managingOrganization":{"reference":"Organization?_has:Encounter:service-provider:status=finished"}}`, 403, reach},
+		{"json-patch", "PATCH", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/json-patch+json"}}, `[{"op":"add","path":"/generalPractitioner","value":[{"reference":"Practitioner?name=Smith"}]}]`, 403, reach},
+		{"transaction-entry", "POST", "/fhir", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner?name=Smith"}]},"request":{"method":"POST","url":"Patient"}}]}`, 403, reach},
+		{"update-xml", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><id value="p-0001"/><generalPractitioner><reference value="Practitioner?name=Smith"/></generalPractitioner></Patient>`, 415, "fhir_guard/unsupported_content_type"},
+	})
+	body := `{"resourceType":"Patient","managingOrganization":{"reference":"Organization?name=Acme"}}`
+	before := len(g.sim.records(t))
+	r, err := g.rawH1(t, "delta", "POST", "/fhir/Patient", fhirJSON, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, oerr := outcomeReason(r); oerr == nil {
+		t.Fatalf("a conditional reference the node may search was refused: %d %s", r.status, r.body)
+	}
+	recs := g.sim.records(t)[before:]
+	if len(recs) != 1 || recs[0].BodySHA256 != sha256Hex(body) {
+		t.Fatalf("simulator saw %d requests, or another body", len(recs))
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/crgate/crgate/internal/fhirreq"
+	"github.com/crgate/crgate/internal/gate"
+	"github.com/crgate/crgate/internal/scope"
 )
 
 // readBody reads a body to judge, refusing one larger than max, and puts
@@ -133,7 +135,58 @@ func (g *Guard) judgeBundle(r *http.Request, q *judged) (string, *refusal) {
 			return "", ref
 		}
 	}
+	node, _ := gate.NodeFrom(r)
+	if ref := checkMatchURLs(node.Scopes, s.matchURLs); ref != nil {
+		return "", ref
+	}
 	return b.typ, nil
+}
+
+// writeBodyTypes are the media types of create, update and patch bodies
+// the guard reads: FHIR JSON and JSON Patch.
+var writeBodyTypes = append([]string{"application/json-patch+json"}, fhirJSON...)
+
+// judgeWriteBody reads the body of a create, update or patch for its
+// conditional references: the registry resolves each by a search on
+// the node's behalf (checkMatchURLs). A body the guard cannot read (XML,
+// XML Patch, content-encoded) is refused rather than passed unjudged.
+func (g *Guard) judgeWriteBody(r *http.Request) *refusal {
+	mt, ref := mediaType(r.Header)
+	if ref != nil {
+		return ref
+	}
+	if !containsFold(writeBodyTypes, mt) {
+		return &refusal{status: http.StatusUnsupportedMediaType, reason: reasonContentType,
+			detail: "create, update and patch bodies are judged as FHIR JSON (application/fhir+json) or JSON Patch (application/json-patch+json) only"}
+	}
+	body, ref := readBody(r, g.MaxBodyBytes)
+	if ref != nil {
+		return ref
+	}
+	s, err := scanResource(body)
+	defer s.release()
+	if err != nil {
+		return badRequest(reasonBadBody, "the body is not an unambiguous JSON document: "+err.Error())
+	}
+	node, _ := gate.NodeFrom(r)
+	return checkMatchURLs(node.Scopes, s.matchURLs)
+}
+
+// checkMatchURLs judges the conditional references of a body as the
+// searches the registry runs for them: Type?criteria needs Type.search,
+// and its criteria the search-reach rules.
+func checkMatchURLs(set scope.Set, urls []string) *refusal {
+	for _, u := range urls {
+		typ, criteria, _ := matchURL(u)
+		if !set.Allows(typ, "search") {
+			return forbidden(reasonSearchReach, "the conditional reference "+u+" makes the registry search "+typ+
+				": this node's scopes do not include "+typ+".search")
+		}
+		if ref := checkSearchReach(set, criteria); ref != nil {
+			return ref
+		}
+	}
+	return nil
 }
 
 // bundleMethods are Bundle.entry.request.method's codes.

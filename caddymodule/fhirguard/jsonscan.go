@@ -1,15 +1,18 @@
 package fhirguard
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/crgate/crgate/internal/fhirreq"
+	"github.com/crgate/crgate/internal/scope"
 )
 
 // bundle is what fhir_guard reads of a batch or transaction Bundle: the
@@ -92,6 +95,9 @@ type bundleScanner struct {
 	keys    []keyRef
 	fold    []byte // folded member names of the open objects
 	scratch []byte // a decoded string with escapes
+	// matchURLs are the string values, anywhere but a judged member, that
+	// the registry would read as a conditional reference (matchURL).
+	matchURLs []string
 }
 
 var scannerPool = sync.Pool{New: func() any { return new(bundleScanner) }}
@@ -111,13 +117,23 @@ var errNotBundle = errors.New("a judged member has the wrong JSON type")
 // scanBundle reads body as a Bundle. The result is valid until the scanner
 // goes back to the pool (release).
 func scanBundle(body []byte) (*bundleScanner, error) {
+	return scan(body, atTop)
+}
+
+// scanResource reads body as any JSON document (a resource, a JSON
+// Patch, Parameters) as strictly as a Bundle, for its match URLs.
+func scanResource(body []byte) (*bundleScanner, error) {
+	return scan(body, atOther)
+}
+
+func scan(body []byte, top where) (*bundleScanner, error) {
 	s := scannerPool.Get().(*bundleScanner)
 	s.reset(body)
 	if !utf8.Valid(body) {
 		return s, errors.New("the body is not valid UTF-8")
 	}
 	s.space()
-	if err := s.value(atTop); err != nil {
+	if err := s.value(top); err != nil {
 		return s, err
 	}
 	s.space()
@@ -133,6 +149,8 @@ func (s *bundleScanner) reset(body []byte) {
 	s.b = bundle{entries: s.b.entries[:0]}
 	clear(s.frames)
 	s.frames, s.keys, s.fold, s.scratch = s.frames[:0], s.keys[:0], s.fold[:0], s.scratch[:0]
+	clear(s.matchURLs)
+	s.matchURLs = s.matchURLs[:0]
 }
 
 // release puts the scanner back in the pool, dropping its references to the
@@ -184,9 +202,13 @@ func (s *bundleScanner) value(w where) error {
 		}
 		return s.array(w)
 	case '"':
+		start := s.pos
 		str, err := s.str(w != atOther)
 		if err != nil {
 			return err
+		}
+		if w == atOther {
+			return s.watchMatchURL(start)
 		}
 		return s.keep(w, str)
 	case 'n':
@@ -695,4 +717,49 @@ func intern(v []byte) string {
 		}
 	}
 	return string(v)
+}
+
+// watchMatchURL notes the string value that began at start if it is a
+// match URL. Only one with a '?', or an escape that could be one
+// (\u003f), is decoded and looked at.
+func (s *bundleScanner) watchMatchURL(start int) error {
+	raw := s.data[start+1 : s.pos-1]
+	if bytes.IndexByte(raw, '?') < 0 && !bytes.Contains(raw, []byte(`\u003`)) {
+		return nil
+	}
+	end := s.pos
+	s.pos = start
+	str, err := s.str(true)
+	if err != nil {
+		return err
+	}
+	s.pos = end
+	if v := string(str); isMatchURL(v) {
+		s.matchURLs = append(s.matchURLs, v)
+	}
+	return nil
+}
+
+// matchURL splits a string HAPI reads, in a reference, as a conditional
+// reference (an "inline match URL"): it searches typ with criteria and
+// links to the one match, failing when there is none or several, which
+// tells the writer whether typ has a match. HAPI takes the type from the
+// segment before the '?', after the last '/' ("Organization?name=x",
+// "Organization/?name=x", "http://host/fhir/Organization?name=x").
+func matchURL(v string) (typ, criteria string, ok bool) {
+	head, criteria, found := strings.Cut(v, "?")
+	if !found || head == "" {
+		return "", "", false
+	}
+	head = strings.TrimSuffix(head, "/")
+	typ = head[strings.LastIndexByte(head, '/')+1:]
+	if !scope.IsResourceType(typ) {
+		return "", "", false
+	}
+	return typ, criteria, true
+}
+
+func isMatchURL(v string) bool {
+	_, _, ok := matchURL(v)
+	return ok
 }
