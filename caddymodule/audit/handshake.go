@@ -268,22 +268,13 @@ func (ha *HandshakeAudit) record(tc *tls.Conn, err error, timedOut bool) {
 		Time:   now(),
 		Status: 0,
 	}
-	if addr, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
-		rec.ClientIP, rec.ClientPort = addr.IP.String(), addr.Port
-	} else if a := tc.RemoteAddr(); a != nil {
-		rec.ClientIP = a.String()
-	}
 	st := tc.ConnectionState()
-	rec.TLSServerName = st.ServerName
 	certs := st.PeerCertificates
 	var cve *tls.CertificateVerificationError
 	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
 		certs = cve.UnverifiedCertificates
 	}
-	if len(certs) > 0 {
-		rec.CertSubject = certs[0].Subject.String()
-		rec.NodeFingerprint = certfp.Of(certs[0].Raw).String()
-	}
+	setConnFacts(rec, tc.RemoteAddr(), st.ServerName, certs)
 	rec.RefusalModule = "tls"
 	rec.RefusalReason, rec.RefusalDetail = classifyHandshakeError(err, timedOut)
 	var ref *gate.Refusal
@@ -293,6 +284,22 @@ func (ha *HandshakeAudit) record(tc *tls.Conn, err error, timedOut bool) {
 	ha.app.recordAlert(rec)
 	if ce := ha.logger.Check(zap.DebugLevel, "handshake failed"); ce != nil {
 		ce.Write(zap.String("client_ip", rec.ClientIP), zap.String("reason", rec.RefusalReason), zap.String("detail", rec.RefusalDetail))
+	}
+}
+
+// setConnFacts records what a connection says about its client: the TCP
+// peer, the server name it asked for, and the certificate it presented
+// (the first of certs).
+func setConnFacts(rec *auditrec.Record, peer net.Addr, serverName string, certs []*x509.Certificate) {
+	if addr, ok := peer.(*net.TCPAddr); ok {
+		rec.ClientIP, rec.ClientPort = addr.IP.String(), addr.Port
+	} else if peer != nil {
+		rec.ClientIP = peer.String()
+	}
+	rec.TLSServerName = serverName
+	if len(certs) > 0 {
+		rec.CertSubject = certs[0].Subject.String()
+		rec.NodeFingerprint = certfp.Of(certs[0].Raw).String()
 	}
 }
 

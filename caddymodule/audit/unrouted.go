@@ -12,7 +12,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/crgate/crgate/internal/auditrec"
-	"github.com/crgate/crgate/internal/certfp"
 )
 
 // Requests net/http answers itself never reach a route, so no audit
@@ -164,18 +163,10 @@ func unroutedRecord(c net.Conn, since time.Time) *auditrec.Record {
 		RefusalReason: unroutedReason,
 		RefusalDetail: unroutedDetail,
 	}
-	if addr, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		rec.ClientIP, rec.ClientPort = addr.IP.String(), addr.Port
-	} else if a := c.RemoteAddr(); a != nil {
-		rec.ClientIP = a.String()
-	}
+	var st tls.ConnectionState
 	if tc, ok := c.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		rec.TLSServerName = st.ServerName
-		if len(st.PeerCertificates) > 0 {
-			rec.CertSubject = st.PeerCertificates[0].Subject.String()
-			rec.NodeFingerprint = certfp.Of(st.PeerCertificates[0].Raw).String()
-		}
+		st = tc.ConnectionState()
 	}
+	setConnFacts(rec, c.RemoteAddr(), st.ServerName, st.PeerCertificates)
 	return rec
 }
