@@ -146,11 +146,34 @@ func (g *Guard) judgeBundle(r *http.Request, q *judged) (string, *refusal) {
 // the guard reads: FHIR JSON and JSON Patch.
 var writeBodyTypes = append([]string{"application/json-patch+json"}, fhirJSON...)
 
+// securityContextHeader is how HAPI takes a raw Binary's
+// Binary.securityContext, a reference it resolves like any other.
+const securityContextHeader = "X-Security-Context"
+
 // judgeWriteBody reads the body of a create, update or patch for its
 // conditional references: the registry resolves each by a search on
 // the node's behalf (checkMatchURLs). A body the guard cannot read (XML,
-// XML Patch, content-encoded) is refused rather than passed unjudged.
-func (g *Guard) judgeWriteBody(r *http.Request) *refusal {
+// XML Patch) is refused rather than passed unjudged, except a Binary's
+// raw content (any other media type), which HAPI stores as bytes; its
+// X-Security-Context header is judged instead.
+func (g *Guard) judgeWriteBody(r *http.Request, in *fhirreq.Interaction) *refusal {
+	node, _ := gate.NodeFrom(r)
+	var contexts []string
+	for _, v := range r.Header.Values(securityContextHeader) {
+		if v = strings.TrimSpace(v); isMatchURL(v) {
+			contexts = append(contexts, v)
+		}
+	}
+	if ref := checkMatchURLs(node.Scopes, contexts); ref != nil {
+		return ref
+	}
+	if in.ResourceType == "Binary" {
+		if ct := r.Header.Values("Content-Type"); len(ct) == 1 {
+			if mt, _, err := mimeType(ct[0]); err == nil && !containsFold(writeBodyTypes, mt) && !isFHIRXML(mt) {
+				return nil // raw content, stored as bytes
+			}
+		}
+	}
 	mt, ref := mediaType(r.Header)
 	if ref != nil {
 		return ref
@@ -168,8 +191,17 @@ func (g *Guard) judgeWriteBody(r *http.Request) *refusal {
 	if err != nil {
 		return badRequest(reasonBadBody, "the body is not an unambiguous JSON document: "+err.Error())
 	}
-	node, _ := gate.NodeFrom(r)
 	return checkMatchURLs(node.Scopes, s.matchURLs)
+}
+
+// isFHIRXML reports the media types HAPI parses as a FHIR resource in
+// XML (a Binary resource rather than raw content).
+func isFHIRXML(mt string) bool {
+	switch mt {
+	case "application/fhir+xml", "application/xml+fhir", "application/xml", "text/xml", "application/xml-patch+xml":
+		return true
+	}
+	return false
 }
 
 // checkMatchURLs judges the conditional references of a body as the

@@ -242,7 +242,7 @@ func (g *Guard) judgeBody(r *http.Request, q *judged) *refusal {
 		node, _ := gate.NodeFrom(r)
 		return checkScopes(node.Scopes, in, false)
 	case in.Valid && (in.Code == fhirreq.CodeCreate || in.Code == fhirreq.CodeUpdate || in.Code == fhirreq.CodePatch):
-		return g.judgeWriteBody(r)
+		return g.judgeWriteBody(r, in)
 	case r.Method == http.MethodPost && strings.HasSuffix(q.path, "/_search"):
 		mt, ref := mediaType(r.Header)
 		if ref == nil && mt != "application/x-www-form-urlencoded" {
