@@ -595,9 +595,9 @@ func TestFHIRGuardRefusesDirectiveHeaders(t *testing.T) {
 // search (Practitioner?name=x) makes the registry search that type for
 // the node when it creates, updates or patches, and the outcome tells
 // the node whether anything matched; such a reference needs the search
-// it runs, in a body, a JSON Patch or a transaction entry, however it
-// is spelled. A write body the guard cannot read (XML) is refused. One
-// the node may search passes, byte for byte.
+// it runs, in a JSON or XML body, a JSON Patch or a transaction entry,
+// however it is spelled. A write body the guard cannot read (Turtle) is
+// refused. One the node may search passes, byte for byte.
 func TestFHIRGuardJudgesConditionalReferences(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, gatewayOptions{})
@@ -610,7 +610,9 @@ func TestFHIRGuardJudgesConditionalReferences(t *testing.T) {
 		{"create-scoped-type-unscoped-criteria", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","managingOrganization":{"reference":"Organization?_has:Encounter:service-provider:status=finished"}}`, 403, reach},
 		{"json-patch", "PATCH", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/json-patch+json"}}, `[{"op":"add","path":"/generalPractitioner","value":[{"reference":"Practitioner?name=Smith"}]}]`, 403, reach},
 		{"transaction-entry", "POST", "/fhir", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner?name=Smith"}]},"request":{"method":"POST","url":"Patient"}}]}`, 403, reach},
-		{"update-xml", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><id value="p-0001"/><generalPractitioner><reference value="Practitioner?name=Smith"/></generalPractitioner></Patient>`, 415, "fhir_guard/unsupported_content_type"},
+		{"update-xml", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><id value="p-0001"/><generalPractitioner><reference value="Practitioner?name=Smith"/></generalPractitioner></Patient>`, 403, reach},
+		{"update-xml-char-ref", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><generalPractitioner><reference value="Practitioner&#x3F;name=Smith"/></generalPractitioner></Patient>`, 403, reach},
+		{"update-turtle", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"text/turtle"}}, `<> a fhir:Patient .`, 415, "fhir_guard/unsupported_content_type"},
 	})
 	body := `{"resourceType":"Patient","managingOrganization":{"reference":"Organization?name=Acme"}}`
 	before := len(g.sim.records(t))

@@ -150,12 +150,12 @@ var writeBodyTypes = append([]string{"application/json-patch+json"}, fhirJSON...
 // Binary.securityContext, a reference it resolves like any other.
 const securityContextHeader = "X-Security-Context"
 
-// judgeWriteBody reads the body of a create, update or patch for its
-// conditional references: the registry resolves each by a search on
-// the node's behalf (checkMatchURLs). A body the guard cannot read (XML,
-// XML Patch) is refused rather than passed unjudged, except a Binary's
-// raw content (any other media type), which HAPI stores as bytes; its
-// X-Security-Context header is judged instead.
+// judgeWriteBody reads the body of a create, update or patch (FHIR JSON
+// or XML, JSON or XML Patch) for its conditional references: the
+// registry resolves each by a search on the node's behalf
+// (checkMatchURLs). A body of another media type is refused rather than
+// passed unjudged, except a Binary's raw content, which HAPI stores as
+// bytes; its X-Security-Context header is judged on every write.
 func (g *Guard) judgeWriteBody(r *http.Request, in *fhirreq.Interaction) *refusal {
 	node, _ := gate.NodeFrom(r)
 	var contexts []string
@@ -178,13 +178,21 @@ func (g *Guard) judgeWriteBody(r *http.Request, in *fhirreq.Interaction) *refusa
 	if ref != nil {
 		return ref
 	}
-	if !containsFold(writeBodyTypes, mt) {
+	xmlBody := isFHIRXML(mt)
+	if !xmlBody && !containsFold(writeBodyTypes, mt) {
 		return &refusal{status: http.StatusUnsupportedMediaType, reason: reasonContentType,
-			detail: "create, update and patch bodies are judged as FHIR JSON (application/fhir+json) or JSON Patch (application/json-patch+json) only"}
+			detail: "create, update and patch bodies are judged as FHIR JSON or XML, JSON Patch or XML Patch only"}
 	}
 	body, ref := readBody(r, g.MaxBodyBytes)
 	if ref != nil {
 		return ref
+	}
+	if xmlBody {
+		urls, err := xmlMatchURLs(body)
+		if err != nil {
+			return badRequest(reasonBadBody, "the body is not an unambiguous XML document: "+err.Error())
+		}
+		return checkMatchURLs(node.Scopes, urls)
 	}
 	s, err := scanResource(body)
 	defer s.release()
@@ -194,8 +202,9 @@ func (g *Guard) judgeWriteBody(r *http.Request, in *fhirreq.Interaction) *refusa
 	return checkMatchURLs(node.Scopes, s.matchURLs)
 }
 
-// isFHIRXML reports the media types HAPI parses as a FHIR resource in
-// XML (a Binary resource rather than raw content).
+// isFHIRXML reports the XML media types HAPI parses a write body as: a
+// FHIR resource in XML (a Binary resource rather than raw content) or an
+// XML Patch.
 func isFHIRXML(mt string) bool {
 	switch mt {
 	case "application/fhir+xml", "application/xml+fhir", "application/xml", "text/xml", "application/xml-patch+xml":
