@@ -226,6 +226,11 @@ func TestGuard(t *testing.T) {
 		{"fail/update-xml-doctype", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: `<!DOCTYPE Patient [<!ENTITY q "?">]><Patient xmlns="http://hl7.org/fhir"><managingOrganization><reference value="Organization&q;name=Acme"/></managingOrganization></Patient>`}, 400, reasonBadBody, ""},
 		{"fail/update-xml-utf16", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: "<?xml version=\"1.0\" encoding=\"UTF-16\"?><Patient/>"}, 400, reasonBadBody, ""},
 		{"fail/update-xml-two-roots", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: `<Patient/><Patient/>`}, 400, reasonBadBody, ""},
+		// A Subscription would have the registry call any URL.
+		{"fail/subscription-create", testNode(t, "Subscription.create"), req{method: "POST", target: "/fhir/Subscription", header: fhirJSONHeader, body: `{"resourceType":"Subscription","channel":{"type":"rest-hook","endpoint":"http://127.0.0.1:9200/_shutdown"}}`}, 403, reasonDangerousOp, ""},
+		{"fail/subscription-update", testNode(t, "Subscription.update"), req{method: "PUT", target: "/fhir/Subscription/s-1", header: fhirJSONHeader, body: `{}`}, 403, reasonDangerousOp, ""},
+		{"fail/subscription-in-transaction", testNode(t, "system.transaction", "Subscription.create"), req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("transaction", `{"resource":{"resourceType":"Subscription"},"request":{"method":"POST","url":"Subscription"}}`)}, 403, reasonDangerousOp, ""},
+		{"ok/subscription-read", testNode(t, "Subscription.read"), req{method: "GET", target: "/fhir/Subscription/s-1"}, 0, "", "/fhir/Subscription/s-1"},
 		// Write bodies the guard cannot read are refused, not passed.
 		{"fail/update-form", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"text/turtle"}}, body: `x`}, 415, reasonContentType, ""},
 		{"fail/create-no-content-type", all, req{method: "POST", target: "/fhir/Patient", body: `{"resourceType":"Patient"}`}, 415, reasonContentType, ""},

@@ -86,6 +86,13 @@ func hapiProfile(q *judged) *refusal {
 			return forbidden(reasonBulkData, "bulk data operation $"+op+" is never allowed through the gateway")
 		}
 	}
+	// A Subscription makes the registry send a request to whatever
+	// endpoint it names (rest-hook), from the registry's own network:
+	// Elasticsearch, admin APIs, cloud metadata. Writing one is never
+	// served, whatever the node's scopes.
+	if in.ResourceType == "Subscription" && (in.Code == fhirreq.CodeCreate || in.Code == fhirreq.CodeUpdate || in.Code == fhirreq.CodePatch) {
+		return forbidden(reasonDangerousOp, "writing a Subscription (the registry would call the endpoint it names) is never allowed through the gateway")
+	}
 	// Conditional delete deletes whatever matches (every resource of the
 	// type without criteria); any parameter on a DELETE is refused too,
 	// since HAPI reads _cascade=delete and _expunge=true there.
