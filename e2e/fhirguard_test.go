@@ -25,7 +25,7 @@ var deltaScopes = []string{
 	"Patient.update", "Patient.patch", "Patient.delete", "Patient.$ihe-pix", "Patient.$match",
 	"Patient.$expunge", "Patient.$export", "Patient.$diff", "system.$expunge", "system.$export",
 	"system.$reindex", "system.capabilities", "system.batch", "system.transaction", "system.search",
-	"system.history", "Observation.search", "Organization.search", "Subscription.create",
+	"system.history", "Observation.search", "Organization.search", "Subscription.create", "SearchParameter.create",
 }
 
 // guardResp is an answer through the gateway.
@@ -169,9 +169,10 @@ func blockedSurfaces() []surface {
 		"/fhir/$mdm-clear", "/fhir/Patient/p-0001/$diff", "/fhir/Patient/p-0001/$meta-delete", "/fhir/$import",
 		"/hapi/fhir/$expunge", "/baseR4/Patient/$expunge")
 	add("GET", 403, "/fhir/$export", "/fhir/Patient/$export", "/fhir/$export-poll-status")
-	// A Subscription, though delta's scopes name Subscription.create: the
-	// registry would call the endpoint it names (SSRF).
-	add("POST", 403, "/fhir/Subscription")
+	// A Subscription and a SearchParameter, though delta's scopes name
+	// their create: the registry would call the endpoint a Subscription
+	// names (SSRF), and a SearchParameter changes every node's searches.
+	add("POST", 403, "/fhir/Subscription", "/fhir/SearchParameter")
 	// Conditional and multiple DELETE, parameterised DELETE.
 	add("DELETE", 403, "/fhir/Patient?identifier=urn:oid:1|1", "/fhir/Patient", "/fhir/Patient/p-0001?_cascade=delete",
 		"/fhir/Patient/p-0001?_expunge=true")

@@ -230,6 +230,10 @@ func TestGuard(t *testing.T) {
 		{"fail/subscription-create", testNode(t, "Subscription.create"), req{method: "POST", target: "/fhir/Subscription", header: fhirJSONHeader, body: `{"resourceType":"Subscription","channel":{"type":"rest-hook","endpoint":"http://127.0.0.1:9200/_shutdown"}}`}, 403, reasonDangerousOp, ""},
 		{"fail/subscription-update", testNode(t, "Subscription.update"), req{method: "PUT", target: "/fhir/Subscription/s-1", header: fhirJSONHeader, body: `{}`}, 403, reasonDangerousOp, ""},
 		{"fail/subscription-in-transaction", testNode(t, "system.transaction", "Subscription.create"), req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("transaction", `{"resource":{"resourceType":"Subscription"},"request":{"method":"POST","url":"Subscription"}}`)}, 403, reasonDangerousOp, ""},
+		{"fail/subscription-delete", testNode(t, "Subscription.delete"), req{method: "DELETE", target: "/fhir/Subscription/s-1"}, 403, reasonDangerousOp, ""},
+		{"fail/searchparameter-create", testNode(t, "SearchParameter.create"), req{method: "POST", target: "/fhir/SearchParameter", header: fhirJSONHeader, body: `{"resourceType":"SearchParameter","code":"identifier","base":["Patient"],"status":"retired"}`}, 403, reasonDangerousOp, ""},
+		{"fail/searchparameter-patch", testNode(t, "SearchParameter.patch"), req{method: "PATCH", target: "/fhir/SearchParameter/sp-1", header: http.Header{"Content-Type": {"application/json-patch+json"}}, body: `[]`}, 403, reasonDangerousOp, ""},
+		{"ok/searchparameter-search", testNode(t, "SearchParameter.search"), req{method: "GET", target: "/fhir/SearchParameter?base=Patient"}, 0, "", "/fhir/SearchParameter"},
 		{"ok/subscription-read", testNode(t, "Subscription.read"), req{method: "GET", target: "/fhir/Subscription/s-1"}, 0, "", "/fhir/Subscription/s-1"},
 		// Write bodies the guard cannot read are refused, not passed.
 		{"fail/update-form", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"text/turtle"}}, body: `x`}, 415, reasonContentType, ""},

@@ -64,6 +64,27 @@ var dangerousOpPrefixes = []string{"partition-management-", "mdm-", "apply-codes
 // $import, $bulk-import…): whole-database reads and writes.
 var bulkOpPrefixes = []string{"export", "import", "bulk-"}
 
+// serverConfigTypes are the resource types whose writes reconfigure HAPI
+// for every client, with why.
+var serverConfigTypes = map[string]string{
+	// rest-hook: the registry calls the endpoint it names, from its own
+	// network (Elasticsearch, admin APIs, cloud metadata).
+	"Subscription": "the registry would call the endpoint it names",
+	// A custom or overriding search parameter changes what every node's
+	// searches match (a retired built-in disables it) and starts a
+	// reindex of the whole store.
+	"SearchParameter": "it changes every node's searches and reindexes the store",
+}
+
+// isWrite reports the interactions that change a resource.
+func isWrite(code string) bool {
+	switch code {
+	case fhirreq.CodeCreate, fhirreq.CodeUpdate, fhirreq.CodePatch, fhirreq.CodeDelete:
+		return true
+	}
+	return false
+}
+
 func hapiProfile(q *judged) *refusal {
 	if q.path != "" && !q.in.Valid {
 		if q.path == "/" || underAnyFold(q.path, hapiTesterPages) || underAnyFold(q.path, hapiStatic) {
@@ -86,12 +107,10 @@ func hapiProfile(q *judged) *refusal {
 			return forbidden(reasonBulkData, "bulk data operation $"+op+" is never allowed through the gateway")
 		}
 	}
-	// A Subscription makes the registry send a request to whatever
-	// endpoint it names (rest-hook), from the registry's own network:
-	// Elasticsearch, admin APIs, cloud metadata. Writing one is never
-	// served, whatever the node's scopes.
-	if in.ResourceType == "Subscription" && (in.Code == fhirreq.CodeCreate || in.Code == fhirreq.CodeUpdate || in.Code == fhirreq.CodePatch) {
-		return forbidden(reasonDangerousOp, "writing a Subscription (the registry would call the endpoint it names) is never allowed through the gateway")
+	// Resources that configure the server rather than hold data:
+	// writing one is never served, whatever the node's scopes.
+	if why, ok := serverConfigTypes[in.ResourceType]; ok && isWrite(in.Code) {
+		return forbidden(reasonDangerousOp, "writing a "+in.ResourceType+" ("+why+") is never allowed through the gateway")
 	}
 	// Conditional delete deletes whatever matches (every resource of the
 	// type without criteria); any parameter on a DELETE is refused too,
