@@ -17,7 +17,7 @@ import (
 var passiveHandlers = map[string]bool{
 	"audit": true, "fhir_outcome": true, "static_response": true, "error": true,
 	"headers": true, "vars": true, "map": true, "request_body": true, "encode": true,
-	"rewrite": true, "tracing": true, "log_append": true,
+	"rewrite": true, "tracing": true, "log_append": true, "authentication": true,
 }
 
 // guardsRun is what has run on every way to a handler.
