@@ -609,6 +609,7 @@ func TestFHIRGuardJudgesConditionalReferences(t *testing.T) {
 	reach := "fhir_guard/search_reaches_unscoped_type"
 	refuseEach(t, g, []refusedCase{
 		{"create", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner?name=Smith"}]}`, 403, reach},
+		{"create-lower-case", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","generalPractitioner":[{"reference":"practitioner?name=Smith"}]}`, 403, reach},
 		{"create-escaped", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner\u003Fname=Smith"}]}`, 403, reach},
 		{"update-absolute", "PUT", "/fhir/Patient/p-0001", fhirJSON, `{"resourceType":"Patient","id":"p-0001","generalPractitioner":[{"reference":"https://registry.example/fhir/Practitioner/?name=Smith"}]}`, 403, reach},
 		{"create-scoped-type-unscoped-criteria", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Patient","managingOrganization":{"reference":"Organization?_has:Encounter:service-provider:status=finished"}}`, 403, reach},

@@ -745,15 +745,17 @@ func (s *bundleScanner) watchMatchURL(start int) error {
 // links to the one match, failing when there is none or several, which
 // tells the writer whether typ has a match. HAPI takes the type from the
 // segment before the '?', after the last '/' ("Organization?name=x",
-// "Organization/?name=x", "http://host/fhir/Organization?name=x").
+// "Organization/?name=x", "http://host/fhir/Organization?name=x"), and
+// looks it up ignoring case ("organization?name=x"); typ is the type's
+// own spelling.
 func matchURL(v string) (typ, criteria string, ok bool) {
 	head, criteria, found := strings.Cut(v, "?")
 	if !found || head == "" {
 		return "", "", false
 	}
 	head = strings.TrimSuffix(head, "/")
-	typ = head[strings.LastIndexByte(head, '/')+1:]
-	if !scope.IsResourceType(typ) {
+	typ, ok = scope.ResourceTypeFold(head[strings.LastIndexByte(head, '/')+1:])
+	if !ok {
 		return "", "", false
 	}
 	return typ, criteria, true

@@ -1,6 +1,7 @@
 package scope
 
 import (
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -28,4 +29,26 @@ var resourceTypes = sync.OnceValue(func() map[string]struct{} {
 func IsResourceType(name string) bool {
 	_, ok := resourceTypes()[name]
 	return ok
+}
+
+// foldedTypes maps each R4 resource type, lower-cased, to its name.
+var foldedTypes = sync.OnceValue(func() map[string]string {
+	m := make(map[string]string, len(resourceTypes()))
+	for name := range resourceTypes() {
+		m[strings.ToLower(name)] = name
+	}
+	return m
+})
+
+// ResourceTypeFold returns the R4 resource type name spells ignoring
+// case, Unicode folding included (the Kelvin sign is a k). Some servers
+// look resource types up that way: HAPI's FhirContext lower-cases the
+// name, so "organization?name=x" in a reference is an Organization
+// search there.
+func ResourceTypeFold(name string) (string, bool) {
+	if IsResourceType(name) {
+		return name, true
+	}
+	typ, ok := foldedTypes()[strings.ToLower(name)]
+	return typ, ok
 }

@@ -89,3 +89,22 @@ func TestResourceTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestResourceTypeFold(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Organization", "Organization", true},
+		{"organization", "Organization", true},
+		{"PATIENT", "Patient", true},
+		{"Tas\u212a", "Task", true}, // the Kelvin sign lower-cases to k
+		{"Organisation", "", false},
+		{"", "", false},
+	} {
+		got, ok := ResourceTypeFold(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ResourceTypeFold(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
