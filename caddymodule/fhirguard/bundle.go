@@ -234,7 +234,8 @@ func checkMatchURLs(set scope.Set, urls []string) *refusal {
 var bundleMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 func (g *Guard) judgeEntry(r *http.Request, top *judged, e *bundleEntry) *refusal {
-	if e.resourceType == "Bundle" {
+	// HAPI's parser looks resourceType up ignoring case.
+	if typ, _ := scope.ResourceTypeFold(e.resourceType); typ == "Bundle" {
 		return forbidden(reasonNestedBundle, "a Bundle inside a batch or transaction is refused")
 	}
 	if !e.hasRequest || e.url == "" {

@@ -327,6 +327,7 @@ func TestGuard(t *testing.T) {
 		{"fail/entry-semicolon", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "..;/home"))}, 400, "path_semicolon", ""},
 		{"fail/entry-not-fhir", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "swagger-ui"))}, 403, reasonNotFHIR, ""},
 		{"fail/entry-nested-batch", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("POST", ""))}, 400, reasonEntryURLRequired, ""},
+		{"fail/entry-nested-bundle-resource-lower-case", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", `{"resource":{"resourceType":"bundle","type":"transaction"},"request":{"method":"PUT","url":"Patient/p-1"}}`)}, 403, reasonNestedBundle, ""},
 		{"fail/entry-nested-bundle-resource", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", `{"resource":{"resourceType":"Bundle"},"request":{"method":"POST","url":"Bundle"}}`)}, 403, reasonNestedBundle, ""},
 		{"fail/entry-method-override", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?_method=DELETE"))}, 400, reasonMethodOverride, ""},
 		{"fail/entry-lowercase-method", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("get", "Patient"))}, 400, reasonInvalidBundle, ""},
