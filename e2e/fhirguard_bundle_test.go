@@ -13,8 +13,9 @@ import (
 // TestFHIRGuardBundleScanner: the 1 MB Bundle make bench posts passes
 // whole and byte-identical, with and without a Content-Length; Bundles
 // that parsers would read differently (lone surrogates, Unicode case
-// variants of member names, duplicates past the scanner's pairwise limit)
-// and invalid JSON are refused with 400 invalid_bundle and reach nothing.
+// variants of member names, duplicates past the scanner's pairwise limit),
+// entries whose resource is of another type than their url names, and
+// invalid JSON are refused with 400 invalid_bundle and reach nothing.
 func TestFHIRGuardBundleScanner(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, gatewayOptions{})
@@ -33,6 +34,12 @@ func TestFHIRGuardBundleScanner(t *testing.T) {
 		{"nan", `{"resourceType":"Bundle","type":"batch","x":NaN,"entry":[]}`},
 		{"trailing-comma", `{"resourceType":"Bundle","type":"batch","entry":[],}`},
 		{"big-then-garbage", big + "x"},
+		// HAPI creates or updates an entry's resource as its own type,
+		// whatever the url names: judged as a Patient, run as an
+		// Observation, a Subscription or a SearchParameter.
+		{"post-type-confusion", `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Subscription","channel":{"type":"rest-hook","endpoint":"http://127.0.0.1:9200/"}},"request":{"method":"POST","url":"Patient"}}]}`},
+		{"put-type-confusion", `{"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Observation","id":"p-0001"},"request":{"method":"PUT","url":"Patient/p-0001"}}]}`},
+		{"conditional-put-type-confusion", `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"SearchParameter"},"request":{"method":"PUT","url":"Patient?identifier=a|b"}}]}`},
 	}
 	bothProtocols(t, func(t *testing.T, proto clientOption) {
 		delta := g.client(t, "delta", proto)

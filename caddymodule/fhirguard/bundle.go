@@ -262,6 +262,15 @@ func (g *Guard) judgeEntry(r *http.Request, top *judged, e *bundleEntry) *refusa
 	if in.Code == fhirreq.CodeBatchOrTransaction {
 		return forbidden(reasonNestedBundle, "a batch or transaction inside a batch or transaction is refused")
 	}
+	// HAPI creates and updates an entry's resource with the DAO of the
+	// resource's own type, whatever type the url names: a POST to
+	// "Patient" carrying an Observation creates an Observation. The two
+	// must agree, or the entry is judged as one type and runs as another.
+	if in.Valid && (in.Code == fhirreq.CodeCreate || in.Code == fhirreq.CodeUpdate) && e.resourceType != "" {
+		if typ, _ := scope.ResourceTypeFold(e.resourceType); typ != in.ResourceType {
+			return badRequest(reasonInvalidBundle, "the entry's resource is a "+e.resourceType+" but its request.url names "+in.ResourceType)
+		}
+	}
 	q := judged{method: method, query: rawQuery, in: &in}
 	return g.judgeInteraction(r, &q, e.ifNoneExist)
 }
