@@ -595,14 +595,15 @@ func TestFHIRGuardRefusesDirectiveHeaders(t *testing.T) {
 	}
 }
 
-// TestFHIRGuardJudgesConditionalReferences: a reference written as a
-// search (Practitioner?name=x) makes the registry search that type for
-// the node when it creates, updates or patches, and the outcome tells
-// the node whether anything matched; such a reference needs the search
-// it runs, in a JSON or XML body, a JSON Patch or a transaction entry,
-// however it is spelled. A write body the guard cannot read (Turtle) is
-// refused. One the node may search passes, byte for byte.
-func TestFHIRGuardJudgesConditionalReferences(t *testing.T) {
+// TestFHIRGuardJudgesWriteBodies: a reference written as a search
+// (Practitioner?name=x) makes the registry search that type for the node
+// when it creates, updates or patches, and the outcome tells the node
+// whether anything matched; such a reference needs the search it runs,
+// in a JSON or XML body, a JSON Patch or a transaction entry, however it
+// is spelled. A body of another type than its path names, and one the
+// guard cannot read (Turtle), are refused. A reference the node may
+// search passes, byte for byte.
+func TestFHIRGuardJudgesWriteBodies(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, gatewayOptions{})
 	fhirJSON := http.Header{"Content-Type": {"application/fhir+json"}}
@@ -617,6 +618,7 @@ func TestFHIRGuardJudgesConditionalReferences(t *testing.T) {
 		{"transaction-entry", "POST", "/fhir", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner?name=Smith"}]},"request":{"method":"POST","url":"Patient"}}]}`, 403, reach},
 		{"update-xml", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><id value="p-0001"/><generalPractitioner><reference value="Practitioner?name=Smith"/></generalPractitioner></Patient>`, 403, reach},
 		{"update-xml-char-ref", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><generalPractitioner><reference value="Practitioner&#x3F;name=Smith"/></generalPractitioner></Patient>`, 403, reach},
+		{"create-other-type", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Subscription","channel":{"type":"rest-hook","endpoint":"http://127.0.0.1:9200/"}}`, 400, "fhir_guard/resource_type_mismatch"},
 		{"update-turtle", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"text/turtle"}}, `<> a fhir:Patient .`, 415, "fhir_guard/unsupported_content_type"},
 	})
 	body := `{"resourceType":"Patient","managingOrganization":{"reference":"Organization?name=Acme"}}`

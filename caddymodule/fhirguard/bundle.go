@@ -188,9 +188,12 @@ func (g *Guard) judgeWriteBody(r *http.Request, in *fhirreq.Interaction) *refusa
 		return ref
 	}
 	if xmlBody {
-		urls, err := xmlMatchURLs(body)
+		root, urls, err := xmlMatchURLs(body)
 		if err != nil {
 			return badRequest(reasonBadBody, "the body is not an unambiguous XML document: "+err.Error())
+		}
+		if ref := checkBodyType(in, root); ref != nil {
+			return ref
 		}
 		return checkMatchURLs(node.Scopes, urls)
 	}
@@ -199,7 +202,24 @@ func (g *Guard) judgeWriteBody(r *http.Request, in *fhirreq.Interaction) *refusa
 	if err != nil {
 		return badRequest(reasonBadBody, "the body is not an unambiguous JSON document: "+err.Error())
 	}
+	if ref := checkBodyType(in, s.b.resourceType); ref != nil {
+		return ref
+	}
 	return checkMatchURLs(node.Scopes, s.matchURLs)
+}
+
+// checkBodyType refuses a create or update whose resource is not of the
+// type its path names. HAPI refuses one itself, but a server in front of
+// it may not: OpenCR wraps what it receives into Bundle entries, which
+// HAPI runs as the resource's own type.
+func checkBodyType(in *fhirreq.Interaction, bodyType string) *refusal {
+	if in.Code != fhirreq.CodeCreate && in.Code != fhirreq.CodeUpdate {
+		return nil // a patch carries a patch document
+	}
+	if typ, _ := scope.ResourceTypeFold(bodyType); typ != in.ResourceType {
+		return badRequest(reasonTypeMismatch, "the body is a "+strconv.Quote(bodyType)+" resource but the path names "+in.ResourceType)
+	}
+	return nil
 }
 
 // isFHIRXML reports the XML media types HAPI parses a write body as: a

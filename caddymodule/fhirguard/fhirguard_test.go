@@ -122,8 +122,8 @@ func TestGuard(t *testing.T) {
 		{"ok/head-read", all, req{method: "HEAD", target: "/hapi/fhir/Patient/p-1"}, 0, "", "/hapi/fhir/Patient/p-1"},
 		{"ok/compartment", all, req{method: "GET", target: "/fhir/Patient/p-1/Observation"}, 0, "", "/fhir/Patient/p-1/Observation"},
 		{"ok/post-search-form", all, req{method: "POST", target: "/fhir/Patient/_search", header: formHeader, body: "family=x"}, 0, "", "/fhir/Patient/_search"},
-		{"ok/conditional-update", all, req{method: "PUT", target: "/fhir/Patient?identifier=a|b", header: fhirJSONHeader, body: "{}"}, 0, "", "/fhir/Patient"},
-		{"ok/create-if-none-exist", all, req{method: "POST", target: "/fhir/Patient", header: http.Header{"Content-Type": {"application/fhir+json"}, "If-None-Exist": {"identifier=a|b"}}, body: "{}"}, 0, "", "/fhir/Patient"},
+		{"ok/conditional-update", all, req{method: "PUT", target: "/fhir/Patient?identifier=a|b", header: fhirJSONHeader, body: `{"resourceType":"Patient"}`}, 0, "", "/fhir/Patient"},
+		{"ok/create-if-none-exist", all, req{method: "POST", target: "/fhir/Patient", header: http.Header{"Content-Type": {"application/fhir+json"}, "If-None-Exist": {"identifier=a|b"}}, body: `{"resourceType":"Patient"}`}, 0, "", "/fhir/Patient"},
 		{"ok/delete-instance", all, req{method: "DELETE", target: "/fhir/Patient/p-1"}, 0, "", "/fhir/Patient/p-1"},
 		{"ok/batch", all, req{method: "POST", target: "/fhir", header: fhirJSONHeader, body: bundleOf("batch", entry("GET", "Patient?family=x"), entry("GET", "Patient/p-1"))}, 0, "", "/fhir"},
 		{"ok/transaction-with-charset", all, req{method: "POST", target: "/fhir", header: http.Header{"Content-Type": {"application/fhir+json; charset=UTF-8"}}, body: bundleOf("transaction", entry("POST", "Patient"))}, 0, "", "/fhir"},
@@ -228,6 +228,13 @@ func TestGuard(t *testing.T) {
 		{"fail/update-xml-doctype", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: `<!DOCTYPE Patient [<!ENTITY q "?">]><Patient xmlns="http://hl7.org/fhir"><managingOrganization><reference value="Organization&q;name=Acme"/></managingOrganization></Patient>`}, 400, reasonBadBody, ""},
 		{"fail/update-xml-utf16", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: "<?xml version=\"1.0\" encoding=\"UTF-16\"?><Patient/>"}, 400, reasonBadBody, ""},
 		{"fail/update-xml-two-roots", all, req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: `<Patient/><Patient/>`}, 400, reasonBadBody, ""},
+		// The body is of the type the path names (a server in front of
+		// HAPI may run it as its own type).
+		{"fail/create-type-mismatch", testNode(t, "Patient.create"), req{method: "POST", target: "/fhir/Patient", header: fhirJSONHeader, body: `{"resourceType":"Subscription"}`}, 400, reasonTypeMismatch, ""},
+		{"fail/update-type-missing", testNode(t, "Patient.update"), req{method: "PUT", target: "/fhir/Patient/p-1", header: fhirJSONHeader, body: `{"id":"p-1"}`}, 400, reasonTypeMismatch, ""},
+		{"fail/update-xml-type-mismatch", testNode(t, "Patient.update"), req{method: "PUT", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/fhir+xml"}}, body: `<Observation xmlns="http://hl7.org/fhir"/>`}, 400, reasonTypeMismatch, ""},
+		{"ok/create-type-lower-case", testNode(t, "Patient.create"), req{method: "POST", target: "/fhir/Patient", header: fhirJSONHeader, body: `{"resourceType":"patient"}`}, 0, "", "/fhir/Patient"},
+		{"ok/patch-array", testNode(t, "Patient.patch"), req{method: "PATCH", target: "/fhir/Patient/p-1", header: http.Header{"Content-Type": {"application/json-patch+json"}}, body: `[{"op":"replace","path":"/active","value":true}]`}, 0, "", "/fhir/Patient/p-1"},
 		// A Subscription would have the registry call any URL.
 		{"fail/subscription-create", testNode(t, "Subscription.create"), req{method: "POST", target: "/fhir/Subscription", header: fhirJSONHeader, body: `{"resourceType":"Subscription","channel":{"type":"rest-hook","endpoint":"http://127.0.0.1:9200/_shutdown"}}`}, 403, reasonDangerousOp, ""},
 		{"fail/subscription-update", testNode(t, "Subscription.update"), req{method: "PUT", target: "/fhir/Subscription/s-1", header: fhirJSONHeader, body: `{}`}, 403, reasonDangerousOp, ""},

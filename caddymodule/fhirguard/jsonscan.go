@@ -64,6 +64,8 @@ const (
 	atMethod                   // Bundle.entry[i].request.method
 	atURL                      // Bundle.entry[i].request.url
 	atIfNoneExist              // Bundle.entry[i].request.ifNoneExist
+	atDoc                      // a write body: a resource or a JSON Patch
+	atDocRT                    // the write body's resourceType
 )
 
 // keyRef is one member name of an open object, folded, in scanner.fold,
@@ -123,7 +125,7 @@ func scanBundle(body []byte) (*bundleScanner, error) {
 // scanResource reads body as any JSON document (a resource, a JSON
 // Patch, Parameters) as strictly as a Bundle, for its match URLs.
 func scanResource(body []byte) (*bundleScanner, error) {
-	return scan(body, atOther)
+	return scan(body, atDoc)
 }
 
 func scan(body []byte, top where) (*bundleScanner, error) {
@@ -185,7 +187,7 @@ func (s *bundleScanner) value(w where) error {
 	switch c {
 	case '{':
 		switch w {
-		case atOther, atTop, atEntry, atResource, atRequest:
+		case atOther, atTop, atEntry, atResource, atRequest, atDoc:
 		default:
 			return errNotBundle
 		}
@@ -197,7 +199,7 @@ func (s *bundleScanner) value(w where) error {
 		}
 		return s.object(w)
 	case '[':
-		if w != atOther && w != atEntries {
+		if w != atOther && w != atEntries && w != atDoc {
 			return errNotBundle
 		}
 		return s.array(w)
@@ -412,6 +414,10 @@ func child(w where, key []byte) where {
 	case atResource:
 		if string(key) == "resourceType" {
 			return atResourceRT
+		}
+	case atDoc:
+		if string(key) == "resourceType" {
+			return atDocRT
 		}
 	case atRequest:
 		switch string(key) {
@@ -683,7 +689,7 @@ func (s *bundleScanner) keep(w where, v []byte) error {
 	switch w {
 	case atOther:
 		return nil
-	case atBundleRT:
+	case atBundleRT, atDocRT:
 		s.b.resourceType = intern(v)
 		return nil
 	case atBundleType:

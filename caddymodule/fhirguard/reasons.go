@@ -30,6 +30,7 @@ const (
 	reasonInvalidBundle    = "invalid_bundle"
 	reasonNestedBundle     = "nested_bundle"
 	reasonBadBody          = "unreadable_body"
+	reasonTypeMismatch     = "resource_type_mismatch"
 	reasonBundleQuery      = "bundle_query"
 	reasonSearchReach      = "search_reaches_unscoped_type"
 	reasonPaging           = "ambiguous_paging"

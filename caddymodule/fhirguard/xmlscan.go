@@ -11,20 +11,20 @@ import (
 )
 
 // xmlMatchURLs reads an XML write body (a FHIR resource in XML, or an XML
-// Patch) for the strings HAPI would resolve as conditional references:
+// Patch) for its root element's name and the strings HAPI would resolve
+// as conditional references:
 // every attribute value (FHIR XML keeps primitive values in value="…")
 // and every text node (an XML Patch's new values), entities and
 // character references decoded. It refuses what HAPI's parser and this
 // one might read differently: a document that is not UTF-8, a DOCTYPE
 // (and so any entity it declares), nesting deeper than a Bundle may,
 // and data after the root element.
-func xmlMatchURLs(body []byte) ([]string, error) {
+func xmlMatchURLs(body []byte) (root string, urls []string, err error) {
 	if !utf8.Valid(body) {
-		return nil, errors.New("the body is not valid UTF-8")
+		return "", nil, errors.New("the body is not valid UTF-8")
 	}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
-	var urls []string
 	note := func(v string) {
 		if isMatchURL(v) {
 			urls = append(urls, v)
@@ -39,15 +39,16 @@ func xmlMatchURLs(body []byte) ([]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if depth == 0 {
 				roots++
+				root = t.Name.Local
 			}
 			if depth++; depth > maxJSONDepth {
-				return nil, fmt.Errorf("nested deeper than %d", maxJSONDepth)
+				return "", nil, fmt.Errorf("nested deeper than %d", maxJSONDepth)
 			}
 			for _, a := range t.Attr {
 				note(a.Value)
@@ -59,11 +60,11 @@ func xmlMatchURLs(body []byte) ([]string, error) {
 				note(string(t))
 			}
 		case xml.Directive:
-			return nil, errors.New("a DOCTYPE or other directive is not accepted")
+			return "", nil, errors.New("a DOCTYPE or other directive is not accepted")
 		}
 	}
 	if roots != 1 {
-		return nil, errors.New("want exactly one root element")
+		return "", nil, errors.New("want exactly one root element")
 	}
-	return urls, nil
+	return root, urls, nil
 }
