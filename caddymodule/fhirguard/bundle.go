@@ -2,6 +2,7 @@ package fhirguard
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"mime"
@@ -292,7 +293,46 @@ func (g *Guard) judgeEntry(r *http.Request, top *judged, e *bundleEntry) *refusa
 		}
 	}
 	q := judged{method: method, query: rawQuery, in: &in}
-	return g.judgeInteraction(r, &q, e.ifNoneExist)
+	if ref := g.judgeInteraction(r, &q, e.ifNoneExist); ref != nil {
+		return ref
+	}
+	if in.Code == fhirreq.CodePatch {
+		return judgeEntryPatch(r, e)
+	}
+	return nil
+}
+
+// judgeEntryPatch reads a PATCH entry's patch document for conditional
+// references. HAPI takes a JSON Patch or XML Patch from a Binary
+// resource's base64 data (a FHIRPath Patch comes as Parameters, whose
+// strings the Bundle scan has seen).
+func judgeEntryPatch(r *http.Request, e *bundleEntry) *refusal {
+	if typ, _ := scope.ResourceTypeFold(e.resourceType); typ != "Binary" {
+		return nil
+	}
+	doc, err := base64.StdEncoding.DecodeString(e.data)
+	if err != nil {
+		return badRequest(reasonInvalidBundle, "the PATCH entry's Binary data is not base64: "+err.Error())
+	}
+	mt, _, _ := mimeType(e.contentType)
+	var urls []string
+	switch mt {
+	case "application/json-patch+json":
+		s, err := scanResource(doc)
+		defer s.release()
+		if err != nil {
+			return badRequest(reasonInvalidBundle, "the PATCH entry's JSON Patch is not an unambiguous JSON document: "+err.Error())
+		}
+		urls = s.matchURLs
+	case "application/xml-patch+xml":
+		if _, urls, err = xmlMatchURLs(doc); err != nil {
+			return badRequest(reasonInvalidBundle, "the PATCH entry's XML Patch is not an unambiguous XML document: "+err.Error())
+		}
+	default:
+		return badRequest(reasonInvalidBundle, "a PATCH entry's Binary must be a JSON Patch or an XML Patch")
+	}
+	node, _ := gate.NodeFrom(r)
+	return checkMatchURLs(node.Scopes, urls)
 }
 
 // mimeType parses a Content-Type value, lower-casing the media type.

@@ -31,6 +31,9 @@ type bundleEntry struct {
 	method       string
 	url          string
 	ifNoneExist  string // entry.request.ifNoneExist: a conditional create's search
+	// data and contentType are a Binary resource's: a PATCH entry's
+	// patch document, base64-encoded.
+	data, contentType string
 }
 
 // judgedKeys are the member names fhir_guard reads. encoding/json matches
@@ -38,7 +41,7 @@ type bundleEntry struct {
 // are case-sensitive and may keep the first. A Bundle spelling one of
 // these names in another case, or repeating any member, could be read
 // one way here and another way upstream, so it is refused.
-var judgedKeys = []string{"resourceType", "type", "entry", "resource", "request", "method", "url", "ifNoneExist"}
+var judgedKeys = []string{"resourceType", "type", "entry", "resource", "request", "method", "url", "ifNoneExist", "data", "contentType"}
 
 // maxJSONDepth is how deeply arrays and objects may nest.
 const maxJSONDepth = 64
@@ -52,20 +55,22 @@ const pairwiseKeys = 24
 type where uint8
 
 const (
-	atOther       where = iota // not judged: validated and skipped
-	atTop                      // the Bundle
-	atEntries                  // Bundle.entry
-	atEntry                    // Bundle.entry[i]
-	atResource                 // Bundle.entry[i].resource
-	atRequest                  // Bundle.entry[i].request
-	atBundleRT                 // Bundle.resourceType
-	atBundleType               // Bundle.type
-	atResourceRT               // Bundle.entry[i].resource.resourceType
-	atMethod                   // Bundle.entry[i].request.method
-	atURL                      // Bundle.entry[i].request.url
-	atIfNoneExist              // Bundle.entry[i].request.ifNoneExist
-	atDoc                      // a write body: a resource or a JSON Patch
-	atDocRT                    // the write body's resourceType
+	atOther        where = iota // not judged: validated and skipped
+	atTop                       // the Bundle
+	atEntries                   // Bundle.entry
+	atEntry                     // Bundle.entry[i]
+	atResource                  // Bundle.entry[i].resource
+	atRequest                   // Bundle.entry[i].request
+	atBundleRT                  // Bundle.resourceType
+	atBundleType                // Bundle.type
+	atResourceRT                // Bundle.entry[i].resource.resourceType
+	atMethod                    // Bundle.entry[i].request.method
+	atURL                       // Bundle.entry[i].request.url
+	atIfNoneExist               // Bundle.entry[i].request.ifNoneExist
+	atResourceData              // Bundle.entry[i].resource.data (a Binary's)
+	atResourceCT                // Bundle.entry[i].resource.contentType (a Binary's)
+	atDoc                       // a write body: a resource or a JSON Patch
+	atDocRT                     // the write body's resourceType
 )
 
 // keyRef is one member name of an open object, folded, in scanner.fold,
@@ -412,8 +417,13 @@ func child(w where, key []byte) where {
 			return atRequest
 		}
 	case atResource:
-		if string(key) == "resourceType" {
+		switch string(key) {
+		case "resourceType":
 			return atResourceRT
+		case "data":
+			return atResourceData
+		case "contentType":
+			return atResourceCT
 		}
 	case atDoc:
 		if string(key) == "resourceType" {
@@ -502,6 +512,10 @@ func judgedSpelling(folded []byte) string {
 		return "url"
 	case "ifnoneexist":
 		return "ifNoneExist"
+	case "data":
+		return "data"
+	case "contenttype":
+		return "contentType"
 	}
 	return ""
 }
@@ -695,7 +709,7 @@ func (s *bundleScanner) keep(w where, v []byte) error {
 	case atBundleType:
 		s.b.typ = intern(v)
 		return nil
-	case atResourceRT, atMethod, atURL, atIfNoneExist:
+	case atResourceRT, atMethod, atURL, atIfNoneExist, atResourceData, atResourceCT:
 		e = &s.b.entries[len(s.b.entries)-1]
 	default:
 		return errNotBundle
@@ -709,6 +723,10 @@ func (s *bundleScanner) keep(w where, v []byte) error {
 		e.url = intern(v)
 	case atIfNoneExist:
 		e.ifNoneExist = string(v)
+	case atResourceData:
+		e.data = string(v)
+	case atResourceCT:
+		e.contentType = string(v)
 	}
 	return nil
 }
