@@ -43,15 +43,23 @@ func TestCheckServerDoors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := checkServerDoors("srv0", &caddyhttp.Server{Listen: []string{":9443"}, TLSConnPolicies: tt.policies}, tt.probe)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `http server "srv0" (listen :9443)`) {
-				t.Fatalf("error = %v, want it to name the server and contain %q", err, tt.want)
-			}
+			checkServerError(t, err, tt.want)
 		})
+	}
+}
+
+// checkServerError asserts a start-time check's verdict on server srv0
+// (listen :9443): accepted when want is "", else an error naming the
+// server and containing want.
+func checkServerError(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `http server "srv0" (listen :9443)`) {
+		t.Fatalf("error = %v, want it to name the server and contain %q", err, want)
 	}
 }
