@@ -25,7 +25,7 @@ var deltaScopes = []string{
 	"Patient.update", "Patient.patch", "Patient.delete", "Patient.$ihe-pix", "Patient.$match",
 	"Patient.$expunge", "Patient.$export", "Patient.$diff", "system.$expunge", "system.$export",
 	"system.$reindex", "system.capabilities", "system.batch", "system.transaction", "system.search",
-	"system.history", "Observation.search", "Organization.search", "Subscription.create", "SearchParameter.create",
+	"system.history", "Observation.search", "Organization.search", "Subscription.create", "SearchParameter.create", "Binary.create",
 }
 
 // guardResp is an answer through the gateway.
@@ -619,6 +619,7 @@ func TestFHIRGuardJudgesWriteBodies(t *testing.T) {
 		{"transaction-entry", "POST", "/fhir", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","generalPractitioner":[{"reference":"Practitioner?name=Smith"}]},"request":{"method":"POST","url":"Patient"}}]}`, 403, reach},
 		{"update-xml", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><id value="p-0001"/><generalPractitioner><reference value="Practitioner?name=Smith"/></generalPractitioner></Patient>`, 403, reach},
 		{"update-xml-char-ref", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"application/fhir+xml"}}, `<Patient xmlns="http://hl7.org/fhir"><generalPractitioner><reference value="Practitioner&#x3F;name=Smith"/></generalPractitioner></Patient>`, 403, reach},
+		{"binary-security-context", "POST", "/fhir/Binary", http.Header{"Content-Type": {"application/pdf"}, "X-Security-Context": {"Practitioner?name=Smith"}}, "%PDF-1.4", 403, reach},
 		{"create-other-type", "POST", "/fhir/Patient", fhirJSON, `{"resourceType":"Subscription","channel":{"type":"rest-hook","endpoint":"http://127.0.0.1:9200/"}}`, 400, "fhir_guard/resource_type_mismatch"},
 		{"update-turtle", "PUT", "/fhir/Patient/p-0001", http.Header{"Content-Type": {"text/turtle"}}, `<> a fhir:Patient .`, 415, "fhir_guard/unsupported_content_type"},
 	})
@@ -633,6 +634,20 @@ func TestFHIRGuardJudgesWriteBodies(t *testing.T) {
 	}
 	recs := g.sim.records(t)[before:]
 	if len(recs) != 1 || recs[0].BodySHA256 != sha256Hex(body) {
+		t.Fatalf("simulator saw %d requests, or another body", len(recs))
+	}
+	// A raw Binary is stored as bytes, unread; so is one whose
+	// X-Security-Context is a plain reference.
+	pdf := "%PDF-1.4 Practitioner?name=Smith"
+	before = len(g.sim.records(t))
+	r, err = g.rawH1(t, "delta", "POST", "/fhir/Binary", http.Header{"Content-Type": {"application/pdf"}, "X-Security-Context": {"Patient/p-0001"}}, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, oerr := outcomeReason(r); oerr == nil {
+		t.Fatalf("a raw Binary was refused: %d %s", r.status, r.body)
+	}
+	if recs := g.sim.records(t)[before:]; len(recs) != 1 || recs[0].BodySHA256 != sha256Hex(pdf) {
 		t.Fatalf("simulator saw %d requests, or another body", len(recs))
 	}
 }
