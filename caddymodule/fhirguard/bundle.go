@@ -218,7 +218,7 @@ func checkBodyType(in *fhirreq.Interaction, bodyType string) *refusal {
 		return nil // a patch carries a patch document
 	}
 	if typ, _ := scope.ResourceTypeFold(bodyType); typ != in.ResourceType {
-		return badRequest(reasonTypeMismatch, "the body is a "+strconv.Quote(bodyType)+" resource but the path names "+in.ResourceType)
+		return badRequest(reasonTypeMismatch, "the resource is a "+strconv.Quote(bodyType)+" but the path names "+in.ResourceType)
 	}
 	return nil
 }
@@ -287,9 +287,10 @@ func (g *Guard) judgeEntry(r *http.Request, top *judged, e *bundleEntry) *refusa
 	// resource's own type, whatever type the url names: a POST to
 	// "Patient" carrying an Observation creates an Observation. The two
 	// must agree, or the entry is judged as one type and runs as another.
-	if in.Valid && (in.Code == fhirreq.CodeCreate || in.Code == fhirreq.CodeUpdate) && e.resourceType != "" {
-		if typ, _ := scope.ResourceTypeFold(e.resourceType); typ != in.ResourceType {
-			return badRequest(reasonInvalidBundle, "the entry's resource is a "+e.resourceType+" but its request.url names "+in.ResourceType)
+	if in.Valid && e.resourceType != "" {
+		if ref := checkBodyType(&in, e.resourceType); ref != nil {
+			ref.reason = reasonInvalidBundle
+			return ref
 		}
 	}
 	q := judged{method: method, query: rawQuery, in: &in}
